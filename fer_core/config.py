@@ -1,0 +1,67 @@
+"""Where FER Studio finds data and keeps caches, and the label vocabularies.
+
+Constants only and two path helpers; nothing heavy is imported here.
+"""
+
+import os
+from pathlib import Path
+
+# FER2013's label map (the Kaggle competition order).
+FER2013_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+# FER+ vote columns, in the file's order. The last two are not emotions.
+FERPLUS_VOTE_COLUMNS = (
+    "neutral", "happiness", "surprise", "sadness", "anger",
+    "disgust", "fear", "contempt", "unknown", "NF",
+)
+FERPLUS_EMOTIONS = FERPLUS_VOTE_COLUMNS[:8]
+
+# The 15 Kaggle facial keypoints, in Kaggle's column order. "left" is the
+# subject's left, which is on the image's right in a frontal face.
+KEYPOINT_NAMES = (
+    "left_eye_center", "right_eye_center",
+    "left_eye_inner_corner", "left_eye_outer_corner",
+    "right_eye_inner_corner", "right_eye_outer_corner",
+    "left_eyebrow_inner_end", "left_eyebrow_outer_end",
+    "right_eyebrow_inner_end", "right_eyebrow_outer_end",
+    "nose_tip",
+    "mouth_left_corner", "mouth_right_corner",
+    "mouth_center_top_lip", "mouth_center_bottom_lip",
+)
+KEYPOINT_COLUMNS = tuple(f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y"))
+
+
+def _mirror_index(name):
+    if name.startswith("left_"):
+        return KEYPOINT_NAMES.index("right_" + name[len("left_"):])
+    if name.startswith("right_"):
+        return KEYPOINT_NAMES.index("left_" + name[len("right_"):])
+    if name == "mouth_left_corner":
+        return KEYPOINT_NAMES.index("mouth_right_corner")
+    if name == "mouth_right_corner":
+        return KEYPOINT_NAMES.index("mouth_left_corner")
+    return KEYPOINT_NAMES.index(name)
+
+
+# KEYPOINT_FLIP_ORDER[i] is the keypoint that point i becomes in a horizontally flipped image.
+KEYPOINT_FLIP_ORDER = tuple(_mirror_index(name) for name in KEYPOINT_NAMES)
+
+KEYPOINT_INPUT_SIZE = 96
+EMOTION_INPUT_SIZE = 48
+
+
+def data_dir():
+    """Returns the dataset root: ``$FER_DATA_DIR``, or ``./data``."""
+    return Path(os.environ.get("FER_DATA_DIR") or "data").expanduser()
+
+
+def cache_dir():
+    """Returns the cache folder: ``$FER_CACHE_DIR``, or ``~/.cache/fer-studio``.
+
+    Caches never go beside the data (which may be read-only or shared).
+    """
+    explicit = os.environ.get("FER_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fer-studio"
