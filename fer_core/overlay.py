@@ -1,0 +1,81 @@
+"""Drawing pipeline results on frames with OpenCV: boxes, "label 87%" and keypoints."""
+
+import cv2
+import numpy as np
+
+# BGR colours per FER2013 emotion; other labels get a colour from their name.
+EMOTION_COLORS = {
+    "angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160),
+    "happy": (40, 200, 240), "sad": (200, 120, 40), "surprise": (240, 200, 40),
+    "neutral": (180, 180, 180),
+}
+DEFAULT_COLOR = (60, 220, 60)
+KEYPOINT_COLOR = (0, 255, 255)
+
+
+def label_color(label):
+    """The BGR colour used for a label (stable for labels not in ``EMOTION_COLORS``)."""
+    if label is None:
+        return DEFAULT_COLOR
+    if label in EMOTION_COLORS:
+        return EMOTION_COLORS[label]
+    seed = sum(ord(c) * (i + 1) for i, c in enumerate(label))
+    return tuple(int(60 + (seed * k) % 196) for k in (7, 13, 29))
+
+
+def caption(result):
+    """The text shown above a face, e.g. "happy 87%" (empty without a label)."""
+    if result.label is None:
+        return ""
+    return f"{result.label} {100.0 * result.score:.0f}%"
+
+
+def draw_face(image, result, thickness=None):
+    """Draws one ``FaceResult`` on ``image`` in place.
+
+    Arguments:
+        image: BGR uint8 frame (modified).
+        result: a ``FaceResult``.
+        thickness: line thickness; default scales with the frame.
+
+    Returns:
+        the same image.
+    """
+    height, width = image.shape[:2]
+    thickness = thickness or max(1, round(max(height, width) / 400))
+    x, y, w, h = (int(v) for v in result.box)
+    color = label_color(result.label)
+    cv2.rectangle(image, (x, y), (x + w, y + h), color, thickness, cv2.LINE_AA)
+    text = caption(result)
+    if text:
+        scale = max(0.4, w / 220.0)
+        (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        top = y - th - baseline - 2 if y - th - baseline - 2 >= 0 else y + h
+        cv2.rectangle(image, (x, top), (x + tw + 4, top + th + baseline + 2), color, cv2.FILLED)
+        cv2.putText(image, text, (x + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (0, 0, 0), thickness, cv2.LINE_AA)
+    if result.keypoints is not None:
+        radius = max(1, round(w / 60))
+        for px, py in np.asarray(result.keypoints):
+            if np.isfinite(px) and np.isfinite(py):
+                cv2.circle(image, (int(round(px)), int(round(py))), radius, KEYPOINT_COLOR, cv2.FILLED,
+                           cv2.LINE_AA)
+    return image
+
+
+def draw_results(image_bgr, results):
+    """Draws all faces' results on a copy of a frame.
+
+    Arguments:
+        image_bgr: BGR uint8 frame (not modified).
+        results: list of ``FaceResult``.
+
+    Returns:
+        annotated BGR uint8 copy.
+    """
+    canvas = np.array(image_bgr, dtype=np.uint8, copy=True)
+    if canvas.ndim == 2:
+        canvas = cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)
+    for result in results:
+        draw_face(canvas, result)
+    return canvas
