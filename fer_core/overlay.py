@@ -45,7 +45,7 @@ def draw_face(image, result, thickness=None):
     thickness = thickness or max(1, round(max(height, width) / 400))
     x, y, w, h = (int(v) for v in result.box)
     color = label_color(result.label)
-    cv2.rectangle(image, (x, y), (x + w, y + h), color, thickness, cv2.LINE_AA)
+    cv2.rectangle(image, (x, y), (x + w, y + h), color, thickness)
     text = caption(result)
     if text:
         scale = max(0.4, w / 220.0)

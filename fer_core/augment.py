@@ -1,0 +1,96 @@
+"""Random geometric augmentation for tf.data, shared by classifiers and keypoint regressors.
+
+One random affine transform per image (horizontal flip, small rotation,
+shift and zoom) moves the image with ``ImageProjectiveTransformV3`` (the op
+behind Keras's RandomRotation/RandomZoom) and, for keypoint targets, the
+points with the same matrix; a flip also swaps left and right keypoints.
+"""
+
+import math
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from .config import KEYPOINT_FLIP_ORDER
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Ranges of the random transform.
+
+    Attributes:
+        flip: flip horizontally with probability 0.5.
+        rotation: maximum rotation in degrees (either way).
+        shift: maximum shift as a fraction of the side (each axis).
+        zoom: maximum relative zoom (in or out).
+    """
+
+    flip: bool = True
+    rotation: float = 10.0
+    shift: float = 0.1
+    zoom: float = 0.1
+
+
+def random_affine(batch, side, aug, seed=None):
+    """Draws forward transforms (input pixel -> output pixel) as (batch, 3, 3) matrices."""
+    uniform = lambda lo, hi: tf.random.uniform([batch], lo, hi, seed=seed)  # noqa: E731
+    c = (side - 1) / 2.0
+    angle = uniform(-aug.rotation, aug.rotation) * (math.pi / 180.0)
+    scale = 1.0 + uniform(-aug.zoom, aug.zoom)
+    tx = uniform(-aug.shift, aug.shift) * side
+    ty = uniform(-aug.shift, aug.shift) * side
+    flip = tf.where(uniform(0.0, 1.0) < 0.5, -1.0, 1.0) if aug.flip else tf.ones([batch])
+    cos, sin = tf.cos(angle) * scale, tf.sin(angle) * scale
+    # Centre, flip x, rotate+scale, move back and shift.
+    a = cos * flip
+    b = -sin
+    d = sin * flip
+    e = cos
+    tx_total = c - a * c - b * c + tx
+    ty_total = c - d * c - e * c + ty
+    zeros, ones = tf.zeros([batch]), tf.ones([batch])
+    rows = [tf.stack([a, b, tx_total], 1), tf.stack([d, e, ty_total], 1), tf.stack([zeros, zeros, ones], 1)]
+    return tf.stack(rows, axis=1), flip < 0
+
+
+def transform_images(images, forward):
+    """Warps images (N, H, W, C) float by forward matrices, filling with the nearest edge pixel."""
+    inverse = tf.linalg.inv(forward)
+    flat = tf.reshape(inverse, [-1, 9])[:, :8] / inverse[:, 2:3, 2]
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=flat, output_shape=tf.stack([height, width]),
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
+
+
+def transform_keypoints(points, forward, flipped):
+    """Moves keypoints (N, 30) [x0, y0, x1, ...] with the forward matrices; swaps left/right when flipped.
+
+    NaN (missing) coordinates stay NaN.
+    """
+    xy = tf.reshape(points, [-1, len(KEYPOINT_FLIP_ORDER), 2])
+    moved = tf.einsum("nij,nkj->nki", forward[:, :2, :2], xy) + forward[:, None, :2, 2]
+    swapped = tf.gather(moved, KEYPOINT_FLIP_ORDER, axis=1)
+    moved = tf.where(flipped[:, None, None], swapped, moved)
+    return tf.reshape(moved, [-1, 2 * len(KEYPOINT_FLIP_ORDER)])
+
+
+def augment_batch(images, targets, aug, keypoints=False, seed=None):
+    """Applies one random transform per image of a batch.
+
+    Arguments:
+        images: float32 (N, S, S, 1) batch.
+        targets: labels (passed through) or keypoints (N, 30) in pixels.
+        aug: Augmentation ranges.
+        keypoints: whether targets are keypoints to move along.
+
+    Returns:
+        (images, targets) transformed.
+    """
+    batch = tf.shape(images)[0]
+    side = images.shape[1]
+    forward, flipped = random_affine(batch, side, aug, seed)
+    images = transform_images(images, forward)
+    if keypoints:
+        targets = transform_keypoints(targets, forward, flipped)
+    return images, targets

@@ -1,0 +1,156 @@
+"""``python -m fer_core``: the command line that scripts and checks rely on.
+
+Every command has ``--help``; a bad argument or a user error prints one line
+``error: ...`` on stderr and exits 2.
+"""
+
+import argparse
+import dataclasses
+import importlib
+import json
+import sys
+
+from .errors import FerStudioError
+
+# Subcommands living in their own modules under fer_core.commands (each has add_parser and run).
+COMMAND_MODULES = ()
+
+
+def _json_or_table(obj, as_json, table_lines):
+    if as_json:
+        print(json.dumps(obj, indent=2))
+    else:
+        for line in table_lines:
+            print(line)
+
+
+def cmd_datasets(args):
+    from .config import data_dir
+    from .datasets import DATASET_NAMES, find_datasets
+
+    root = data_dir()
+    found = find_datasets(root)
+    rows = [{"name": n, "path": str(found[n]) if n in found else None} for n in DATASET_NAMES]
+    lines = [f"FER_DATA_DIR={root}" + ("" if root.is_dir() else "  (folder not found)")]
+    lines += [f"  {'found  ' if r['path'] else 'missing'}  {r['name']:<18} {r['path'] or ''}" for r in rows]
+    _json_or_table({"data_dir": str(root), "datasets": rows}, args.json, lines)
+    return 0
+
+
+def cmd_summary(args):
+    from .datasets import load_dataset
+
+    dataset = load_dataset(args.dataset, fold=args.fold or 0, folds=args.folds or 10)
+    summary = dataset.summary()
+    lines = [f"{dataset.name} ({dataset.task}, {len(dataset)} samples, images {dataset.image_size}) from {dataset.source}"]
+    for split, entry in summary["splits"].items():
+        counts = ", ".join(f"{k} {v}" for k, v in entry["labels"].items())
+        lines.append(f"  {split:<12} {entry['total']:>6}  {counts}")
+    _json_or_table(summary, args.json, lines)
+    return 0
+
+
+def cmd_train(args):
+    from .training import TrainConfig, train
+
+    overrides = {k: v for k, v in vars(args).items()
+                 if k in {f.name for f in dataclasses.fields(TrainConfig)} and v is not None}
+    config = TrainConfig.from_dict(overrides)
+    run_dir = args.run_dir or f"runs/{args.model}-{args.data.replace(':', '_').replace('/', '_')}"
+    metrics = train(config, run_dir, resume=args.resume)
+    headline = {k: metrics[k] for k in ("accuracy", "macro_f1", "rmse", "nme_interocular", "n") if k in metrics}
+    print(json.dumps({"run_dir": str(run_dir), **headline}))
+    return 0
+
+
+def cmd_evaluate(args):
+    from .evaluation import evaluate_model
+
+    metrics = evaluate_model(args.model, args.data, args.split, flip_tta=args.tta, fold=args.fold, folds=args.folds)
+    if args.json:
+        print(json.dumps({k: v for k, v in metrics.items() if k != "confusion_matrix"}, indent=2))
+    elif "rmse" in metrics:
+        print(f"RMSE {metrics['rmse']:.3f} px on {metrics['n']} faces")
+        for name, value in metrics["per_keypoint"].items():
+            print(f"  {name:<26} {value:.3f}")
+    else:
+        print(f"accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  n={metrics['n']}")
+        for name, m in metrics["per_class"].items():
+            print(f"  {name:<10} precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+                  f"f1 {m['f1']:.3f}  support {m['support']}")
+    return 0
+
+
+def _add_fold_args(parser):
+    parser.add_argument("--fold", type=int, default=None,
+                        help="test fold of the subject-independent k-fold split (CK+48, folders; default 0)")
+    parser.add_argument("--folds", type=int, default=None, help="number of folds (default 10)")
+
+
+def build_parser():
+    from .config import MODEL_NAMES
+
+    parser = argparse.ArgumentParser(prog="python -m fer_core", description="FER Studio command line.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("datasets", help="list the datasets found under FER_DATA_DIR")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("summary", help="sample and label counts per split of a dataset")
+    p.add_argument("dataset", help="dataset name: fer2013, ferplus, ckplus48, keypoints, folder:PATH, ...")
+    p.add_argument("--json", action="store_true", help='print {"splits": {SPLIT: {"total": N, "labels": {...}}}}')
+    _add_fold_args(p)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("train", help="train a zoo model and write a run record")
+    p.add_argument("--model", required=True, choices=MODEL_NAMES, help="zoo model")
+    p.add_argument("--data", required=True, help="dataset name")
+    p.add_argument("--epochs", type=int, help="epochs (default 30)")
+    p.add_argument("--run-dir", help="run record folder (default runs/MODEL-DATA)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last finished epoch")
+    p.add_argument("--batch-size", type=int, help="batch size (default 64)")
+    p.add_argument("--learning-rate", type=float, help="peak learning rate (default 1e-3)")
+    p.add_argument("--optimizer", choices=["adam", "sgd"], help="optimizer (default adam)")
+    p.add_argument("--weight-decay", type=float, help="decoupled weight decay (default 0)")
+    p.add_argument("--schedule", choices=["cosine", "constant"], help="learning-rate schedule (default cosine)")
+    p.add_argument("--label-smoothing", type=float, help="label smoothing (default 0)")
+    p.add_argument("--class-weights", action="store_true", default=None, help="weight classes by inverse frequency")
+    p.add_argument("--soft-labels", action="store_true", default=None, help="FER+: train on vote distributions")
+    p.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no augmentation")
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs, 0 = off (default 10)")
+    p.add_argument("--input-size", type=int, help="input side in pixels (default: the model's)")
+    p.add_argument("--limit", type=int, help="at most this many samples per split (quick runs)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--strategy", choices=["default", "mirrored"], help="tf.distribute strategy (default: default)")
+    _add_fold_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a saved model on a dataset split")
+    p.add_argument("--model", required=True, help="a .keras model file")
+    p.add_argument("--data", required=True, help="dataset name")
+    p.add_argument("--split", default="test", help="split name or role (default test)")
+    p.add_argument("--tta", action="store_true", help="average with horizontally flipped images (classifiers)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_fold_args(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(f"fer_core.commands.{module_name}").add_parser(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except FerStudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # bad option values reported by the core (unknown split, model, ...)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

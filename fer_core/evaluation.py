@@ -1,0 +1,104 @@
+"""Evaluate a saved model on a dataset split, and the model files' companions.
+
+Loading goes through Keras with ``safe_mode=True``; no pickles.
+"""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .datasets import KEYPOINTS, load_dataset
+from .errors import ModelError
+from .metrics import classification_metrics, keypoint_metrics
+from .storage import read_json
+
+
+def load_keras_model(path, compile=False):
+    """Loads a ``.keras`` model safely (no lambda layers, no pickles)."""
+    import keras
+
+    from . import losses  # noqa: F401  registers the custom loss/metric for compile=True
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    if path.suffix != ".keras":
+        raise ModelError(f"{path}: expected a .keras model file")
+    try:
+        return keras.models.load_model(path, compile=compile, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged file
+        raise ModelError(f"{path}: cannot load model ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+
+
+def model_info(model_path):
+    """Returns the ``model_info.json`` beside a model (task, label names, dataset, input size), or {}."""
+    path = Path(model_path)
+    return read_json(path.with_name(path.stem + ".json")) or read_json(path.parent / "model_info.json") or {}
+
+
+def fit_images(images, side):
+    """Resizes uint8 images (N, H, W) to side x side with cv2.resize; returns float32 (N, side, side, 1)."""
+    if images.shape[1:3] != (side, side):
+        images = np.stack([cv2.resize(im, (side, side), interpolation=cv2.INTER_AREA
+                                      if im.shape[0] > side else cv2.INTER_LINEAR) for im in images])
+    return images.astype(np.float32)[..., None]
+
+
+def predict_in_batches(model, images, batch_size=256):
+    """Runs the model over images with ``predict_on_batch`` (no per-call overhead of predict)."""
+    outputs = [np.asarray(model.predict_on_batch(images[i:i + batch_size]))
+               for i in range(0, len(images), batch_size)]
+    return np.concatenate(outputs) if outputs else np.zeros((0,) + tuple(model.output_shape[1:]))
+
+
+def predict_dataset(model, dataset, flip_tta=False):
+    """Model outputs for every sample of a dataset, resized to the model's input.
+
+    Arguments:
+        flip_tta: also run the mirrored images and average (classifiers only).
+
+    Returns:
+        array (N, C) of probabilities, or (N, 15, 2) keypoints in the dataset's pixels.
+    """
+    side = model.input_shape[1]
+    images = fit_images(dataset.images, side)
+    outputs = predict_in_batches(model, images)
+    if dataset.task == KEYPOINTS:
+        return outputs.reshape(-1, 15, 2) * (dataset.image_size[0] / side)
+    if flip_tta:
+        outputs = (outputs + predict_in_batches(model, images[:, :, ::-1])) / 2.0
+    return outputs
+
+
+def evaluate_outputs(dataset, outputs):
+    """Metrics of model outputs against the dataset's labels or keypoints."""
+    if dataset.task == KEYPOINTS:
+        return keypoint_metrics(dataset.keypoints, outputs)
+    return classification_metrics(dataset.labels, outputs.argmax(axis=1), dataset.label_names)
+
+
+def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=None):
+    """Evaluates a saved model on one split of a dataset.
+
+    Arguments:
+        model_path: ``.keras`` file.
+        data: dataset name (see ``load_dataset``).
+        split: split name or role (train/val/test).
+        flip_tta: average with horizontally flipped inputs (classifiers).
+        fold, folds: k-fold split for CK+48-style folders (default: from model_info.json, else 0/10).
+
+    Returns:
+        dict of metrics (see ``fer_core.metrics``).
+    """
+    info = model_info(model_path)
+    fold = info.get("fold", 0) if fold is None else fold
+    folds = info.get("folds", 10) if folds is None else folds
+    model = load_keras_model(model_path)
+    dataset = load_dataset(data, fold=fold, folds=folds).subset(split).labelled()
+    if dataset.task == KEYPOINTS and model.output_shape[-1] != 30:
+        raise ModelError(f"{model_path}: a classifier cannot be evaluated on keypoint data ({data})")
+    if dataset.task != KEYPOINTS and model.output_shape[-1] != len(dataset.label_names):
+        raise ModelError(f"{model_path}: model has {model.output_shape[-1]} outputs but {data} "
+                         f"has {len(dataset.label_names)} classes")
+    return evaluate_outputs(dataset, predict_dataset(model, dataset, flip_tta))

@@ -1,0 +1,162 @@
+"""The model zoo: every network of the five tutorials, built by name.
+
+All models take float32 images in 0..255, shape (N, H, W, 1); scaling to
+0..1 happens inside the model, so training, evaluation and inference feed the
+same pixels. The layer before the output is named ``features`` (the
+embedding the dataset browser projects). Classifiers end in a softmax over
+``num_classes``; the keypoint regressor outputs (N, 30) coordinates in pixels
+of its input, ordered as ``config.KEYPOINT_COLUMNS``.
+"""
+
+import keras
+from keras import layers, regularizers
+
+from .config import KEYPOINT_COLUMNS, MODEL_NAMES
+
+
+def _inputs(input_shape):
+    inputs = keras.Input(shape=input_shape, name="image")
+    return inputs, layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
+
+
+def _classifier_head(x, num_classes, name):
+    return layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+
+
+def lenet5(input_shape=(48, 48, 1), num_classes=7):
+    """LeNet-5 variant of the CK+ tutorial: conv5x5x32, pool, conv5x5x64, pool, FC512, dropout."""
+    inputs, x = _inputs(input_shape)
+    x = layers.Conv2D(32, 5, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(64, 5, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(512, activation="relu", name="features")(x)
+    x = layers.Dropout(0.5)(x)
+    return keras.Model(inputs, _classifier_head(x, num_classes, "lenet5"), name="lenet5")
+
+
+def emotion_cnn(input_shape=(48, 48, 1), num_classes=7, l2=1e-4):
+    """The TF1 "emotion_cnn": conv5x5x32, pool, conv3x3x64, pool, FC256, dropout, L2 on weights."""
+    reg = regularizers.L2(l2)
+    inputs, x = _inputs(input_shape)
+    x = layers.Conv2D(32, 5, padding="same", activation="relu", kernel_regularizer=reg)(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu", kernel_regularizer=reg)(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(256, activation="relu", kernel_regularizer=reg, name="features")(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=reg, name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="emotion_cnn")
+
+
+def vgg_fer(input_shape=(48, 48, 1), num_classes=7):
+    """VGG-style CNN of the TFLite tutorial: 64-64-128-128-256-256 conv with BN, dense 128."""
+    inputs, x = _inputs(input_shape)
+    for filters in (64, 128, 256):
+        for _ in range(2):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu", name="features")(x)
+    x = layers.Dropout(0.5)(x)
+    return keras.Model(inputs, _classifier_head(x, num_classes, "vgg_fer"), name="vgg_fer")
+
+
+def mini_xception(input_shape=(48, 48, 1), num_classes=7, l2=0.01):
+    """mini-Xception (Arriaga et al. 2017): two 8-filter convs, four residual
+    depthwise-separable modules (16, 32, 64, 128), a class-wise conv and global average pooling."""
+    reg = regularizers.L2(l2)
+    inputs, x = _inputs(input_shape)
+    for _ in range(2):
+        x = layers.Conv2D(8, 3, use_bias=False, kernel_regularizer=reg)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+    for filters in (16, 32, 64, 128):
+        residual = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False)(x)
+        residual = layers.BatchNormalization()(residual)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
+                                   depthwise_regularizer=reg, pointwise_regularizer=reg)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
+                                   depthwise_regularizer=reg, pointwise_regularizer=reg)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        x = layers.Add()([x, residual])
+    x = layers.Conv2D(num_classes, 3, padding="same", name="class_maps")(x)
+    x = layers.GlobalAveragePooling2D(name="features")(x)
+    outputs = layers.Activation("softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="mini_xception")
+
+
+def keypoint_cnn(input_shape=(96, 96, 1), num_classes=len(KEYPOINT_COLUMNS)):
+    """The Kaggle facial-keypoints regressor: conv 32/64/128 with pooling, FC 500-500-30.
+
+    Outputs pixel coordinates of the input crop: the last dense layer predicts
+    coordinates in [-1, 1] around the centre, rescaled to pixels inside the model.
+    """
+    inputs, x = _inputs(input_shape)
+    for filters, kernel in ((32, 3), (64, 2), (128, 2)):
+        x = layers.Conv2D(filters, kernel, activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.1)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(500, activation="relu")(x)
+    x = layers.Dropout(0.3)(x)
+    x = layers.Dense(500, activation="relu", name="features")(x)
+    x = layers.Dense(num_classes, name="normalized_keypoints")(x)
+    half = input_shape[0] / 2.0
+    outputs = layers.Rescaling(half, offset=half, name="keypoints")(x)
+    return keras.Model(inputs, outputs, name="keypoint_cnn")
+
+
+# name -> (builder, task, default input side)
+MODELS = {
+    "lenet5": (lenet5, "classification", 48),
+    "emotion_cnn": (emotion_cnn, "classification", 48),
+    "vgg_fer": (vgg_fer, "classification", 48),
+    "mini_xception": (mini_xception, "classification", 48),
+    "keypoint_cnn": (keypoint_cnn, "keypoints", 96),
+}
+assert tuple(MODELS) == MODEL_NAMES, "keep config.MODEL_NAMES in step with the zoo"
+
+
+def model_task(name):
+    """Returns "classification" or "keypoints" for a zoo model name."""
+    return _entry(name)[1]
+
+
+def default_input_size(name):
+    """Returns the input side a zoo model is built for by default."""
+    return _entry(name)[2]
+
+
+def _entry(name):
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def build_model(name, input_shape=None, num_classes=7):
+    """Builds a zoo model by name.
+
+    Arguments:
+        name: one of MODELS.
+        input_shape: (H, W, 1); default (S, S, 1) with the model's default side S.
+        num_classes: classes of a classifier (ignored by keypoint models, which output 30).
+
+    Returns:
+        an uncompiled keras.Model.
+    """
+    builder, task, side = _entry(name)
+    input_shape = tuple(input_shape or (side, side, 1))
+    if task == "keypoints":
+        return builder(input_shape)
+    return builder(input_shape, num_classes)

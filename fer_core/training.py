@@ -1,0 +1,345 @@
+"""Training runs: a zoo model, a dataset, tf.data with augmentation, Keras callbacks,
+and a run record folder that the dashboard reads.
+
+Run record (every file written atomically):
+    config.json          everything needed to reproduce the run
+    state.json           last finished epoch, its checkpoint, early-stopping state
+    history.csv          one row per finished epoch: loss, metrics, lr, seconds
+    checkpoints/         the model after the last finished epoch (optimizer included)
+    model.keras          the best model on the validation split
+    model_info.json      task, label names, input size, dataset of model.keras
+    metrics.json         test-split metrics of model.keras (+ confusion matrix)
+    predictions.csv      test-split predictions
+    summary.txt          the model summary
+    tensorboard/         TensorBoard logs
+
+A run killed at any point resumes with ``resume=True`` from its last finished
+epoch: state.json is the commit point, written after that epoch's checkpoint.
+"""
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import KEYPOINTS, load_dataset
+from .errors import FerStudioError
+from .storage import read_json, save_model_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (saved as config.json)."""
+
+    model: str
+    data: str
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"            # adam | sgd (momentum 0.9, nesterov)
+    weight_decay: float = 0.0          # decoupled (AdamW / SGD weight decay)
+    schedule: str = "cosine"           # cosine (with warmup) | constant
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.0
+    class_weights: bool = False
+    soft_labels: bool = False          # FER+: train on vote distributions
+    augment: bool = True
+    flip: bool = True
+    rotation: float = 10.0
+    shift: float = 0.1
+    zoom: float = 0.1
+    patience: int = 10                 # early stopping on the validation split; 0 = off
+    input_size: int = 0                # 0 = the model's default
+    fold: int = 0
+    folds: int = 10
+    limit: int = 0                     # use at most this many samples per split (0 = all)
+    seed: int = 0
+    strategy: str = "default"          # default | mirrored
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+class RunError(FerStudioError):
+    """A run folder cannot be started or resumed as asked."""
+
+
+def _limited(dataset, limit, seed):
+    if not limit or len(dataset) <= limit:
+        return dataset
+    pick = np.sort(np.random.default_rng(seed).choice(len(dataset), limit, replace=False))
+    return dataset.select(pick)
+
+
+def prepare_splits(config):
+    """Loads the dataset and returns (train, val, test) Datasets with usable labels."""
+    dataset = load_dataset(config.data, fold=config.fold, folds=config.folds)
+    parts = []
+    for role in ("train", "val", "test"):
+        if role not in dataset.role_splits:
+            raise RunError(f"dataset {config.data} has no {role} split")
+        parts.append(_limited(dataset.subset(role).labelled(), config.limit, config.seed))
+    return parts
+
+
+def _targets(dataset, config, side):
+    if dataset.task == KEYPOINTS:
+        scale = side / dataset.image_size[0]
+        return (dataset.keypoints * scale).reshape(len(dataset), -1).astype(np.float32)
+    if config.soft_labels and dataset.soft_labels is not None:
+        return dataset.soft_labels.astype(np.float32)
+    return np.eye(len(dataset.label_names), dtype=np.float32)[dataset.labels]
+
+
+def make_tf_dataset(dataset, config, side, training):
+    """tf.data pipeline: resized float images (N, S, S, 1) and targets, batched, augmented in training."""
+    import tensorflow as tf
+
+    from .augment import Augmentation, augment_batch
+    from .evaluation import fit_images
+
+    images = fit_images(dataset.images, side)
+    targets = _targets(dataset, config, side)
+    data = tf.data.Dataset.from_tensor_slices((images, targets))
+    if training:
+        data = data.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
+    data = data.batch(config.batch_size)
+    if training and config.augment:
+        aug = Augmentation(config.flip, config.rotation, config.shift, config.zoom)
+        keypoints = dataset.task == KEYPOINTS
+        data = data.map(lambda x, y: augment_batch(x, y, aug, keypoints), num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+def _strategy(name):
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise RunError(f"unknown strategy {name!r}; choose default or mirrored")
+
+
+def _compile(model, config, task, steps_per_epoch):
+    import keras
+
+    from .losses import MaskedRMSE, masked_mse
+
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "cosine":
+        warmup = min(config.warmup_epochs * steps_per_epoch, total // 2)
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate * 0.1 if warmup else config.learning_rate,
+            decay_steps=total - warmup, alpha=0.01,
+            warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
+    elif config.schedule == "constant":
+        lr = config.learning_rate
+    else:
+        raise RunError(f"unknown schedule {config.schedule!r}; choose cosine or constant")
+    if config.optimizer == "adam":
+        optimizer = keras.optimizers.AdamW(lr, weight_decay=config.weight_decay) if config.weight_decay \
+            else keras.optimizers.Adam(lr)
+    elif config.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(lr, momentum=0.9, nesterov=True,
+                                         weight_decay=config.weight_decay or None)
+    else:
+        raise RunError(f"unknown optimizer {config.optimizer!r}; choose adam or sgd")
+    if task == KEYPOINTS:
+        model.compile(optimizer=optimizer, loss=masked_mse, metrics=[MaskedRMSE()])
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+
+
+def _monitor(task):
+    return ("val_rmse", "min") if task == KEYPOINTS else ("val_accuracy", "max")
+
+
+def _class_weights(dataset):
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(dataset.labels)
+    weights = compute_class_weight("balanced", classes=present, y=dataset.labels)
+    return {int(c): float(w) for c, w in zip(present, weights)}
+
+
+def _make_recorder(run_dir, monitor, mode, state):
+    """Keras callback that commits each finished epoch to the run record."""
+    import keras
+
+    class RunRecorder(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            row = {"epoch": epoch + 1}
+            row.update({k: float(v) for k, v in logs.items()})
+            row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            row["seconds"] = round(time.time() - self.started, 3)
+            value = logs.get(monitor)
+            improved = value is not None and (
+                state["best"] is None or (value < state["best"] if mode == "min" else value > state["best"]))
+            if improved:
+                state["best"], state["best_epoch"], state["wait"] = float(value), epoch + 1, 0
+                save_model_atomic(self.model, run_dir / "model.keras")
+            else:
+                state["wait"] += 1
+            checkpoint = run_dir / "checkpoints" / f"epoch-{epoch + 1:04d}.keras"
+            save_model_atomic(self.model, checkpoint)
+            previous = state.get("checkpoint")
+            state.update(epoch=epoch + 1, checkpoint=str(checkpoint.relative_to(run_dir)),
+                         history=state["history"] + [row])
+            write_json_atomic(run_dir / "state.json", state)  # the commit point
+            if previous and previous != state["checkpoint"]:
+                (run_dir / previous).unlink(missing_ok=True)
+            _write_history(run_dir, state["history"])
+
+    return RunRecorder()
+
+
+def _write_history(run_dir, history):
+    import pandas as pd
+
+    write_csv_atomic(run_dir / "history.csv", pd.DataFrame(history))
+
+
+def train(config, run_dir, resume=False, verbose=None):
+    """Trains a zoo model and writes its run record.
+
+    Arguments:
+        config: TrainConfig.
+        run_dir: the run record folder.
+        resume: continue the run in ``run_dir`` from its last finished epoch
+            (its saved config is used; ``config.epochs`` may extend it).
+        verbose: Keras verbosity (default: a progress bar on a terminal, a line per epoch otherwise).
+
+    Returns:
+        the test-split metrics (dict).
+    """
+    import sys
+
+    import keras
+    import tensorflow as tf
+
+    from .models import build_model, default_input_size, model_task
+
+    run_dir = Path(run_dir)
+    state = read_json(run_dir / "state.json")
+    if resume:
+        saved = read_json(run_dir / "config.json")
+        if saved is None:
+            raise RunError(f"{run_dir}: nothing to resume (no config.json); start it without --resume")
+        epochs = config.epochs if config.epochs and config.epochs > saved.get("epochs", 0) else saved["epochs"]
+        config = TrainConfig.from_dict({**saved, "epochs": epochs})
+    elif state is not None or (run_dir / "metrics.json").exists():
+        raise RunError(f"{run_dir} already holds a run; use --resume or another --run-dir")
+    task = model_task(config.model)
+    side = config.input_size or default_input_size(config.model)
+    train_set, val_set, test_set = prepare_splits(config)
+    if (train_set.task == KEYPOINTS) != (task == KEYPOINTS):
+        raise RunError(f"model {config.model} is for {task} but dataset {config.data} is for {train_set.task}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "config.json", dataclasses.asdict(config))
+    keras.utils.set_random_seed(config.seed)
+    strategy = _strategy(config.strategy)
+    train_data = make_tf_dataset(train_set, config, side, training=True)
+    val_data = make_tf_dataset(val_set, config, side, training=False)
+    steps = int(np.ceil(len(train_set) / config.batch_size))
+    with strategy.scope():
+        if resume and state is not None and state.get("checkpoint"):
+            from . import losses  # noqa: F401  registers the keypoint loss for loading
+
+            model = keras.models.load_model(run_dir / state["checkpoint"], safe_mode=True)
+        else:
+            state = {"epoch": 0, "checkpoint": None, "history": [], "best": None, "best_epoch": None, "wait": 0}
+            num_classes = len(train_set.label_names) if task != KEYPOINTS else 30
+            model = build_model(config.model, (side, side, 1), num_classes)
+            _compile(model, config, task, steps)
+    write_text_atomic(run_dir / "summary.txt", _summary_text(model))
+    write_json_atomic(run_dir / "model_info.json", {
+        "model": config.model, "task": task, "dataset": config.data, "input_size": side,
+        "label_names": list(train_set.label_names), "fold": config.fold, "folds": config.folds,
+        "params": int(model.count_params()),
+    })
+    monitor, mode = _monitor(task)
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
+        _make_recorder(run_dir, monitor, mode, state),
+    ]
+    if config.patience:
+        callbacks.append(_early_stopping(run_dir, state, monitor=monitor, mode=mode, patience=config.patience))
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    if state["epoch"] < config.epochs and not state.get("stopped_early"):
+        model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
+                  callbacks=callbacks, verbose=verbose,
+                  class_weight=_class_weights(train_set) if config.class_weights and task != KEYPOINTS else None)
+    return finish_run(run_dir, test_set)
+
+
+def _summary_text(model):
+    lines = []
+    model.summary(print_fn=lambda line, **_: lines.append(line))
+    return "\n".join(lines) + "\n"
+
+
+def _early_stopping(run_dir, state, **kwargs):
+    """keras.callbacks.EarlyStopping that starts from the run's saved best/wait and records its stop."""
+    import keras
+
+    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if state["best"] is not None:
+                self.best, self.wait = state["best"], state["wait"]
+
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if self.model.stop_training:
+                state["stopped_early"] = epoch + 1
+                write_json_atomic(run_dir / "state.json", state)
+
+    return ResumableEarlyStopping(**kwargs)
+
+
+def finish_run(run_dir, test_set):
+    """Evaluates the best model on the test split; writes metrics.json and predictions.csv."""
+    import pandas as pd
+
+    from .evaluation import evaluate_outputs, load_keras_model, predict_dataset
+
+    run_dir = Path(run_dir)
+    model = load_keras_model(run_dir / "model.keras")
+    outputs = predict_dataset(model, test_set)
+    metrics = evaluate_outputs(test_set, outputs)
+    metrics["split"] = str(test_set.splits[0]) if len(test_set) else ""
+    state = read_json(run_dir / "state.json") or {}
+    metrics["best_epoch"] = state.get("best_epoch")
+    metrics["epochs_run"] = state.get("epoch")
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    frame = pd.DataFrame({"id": test_set.ids})
+    if test_set.task == KEYPOINTS:
+        from .config import KEYPOINT_COLUMNS
+
+        for i, column in enumerate(KEYPOINT_COLUMNS):
+            frame[f"true_{column}"] = test_set.keypoints.reshape(len(test_set), -1)[:, i]
+            frame[f"pred_{column}"] = outputs.reshape(len(test_set), -1)[:, i]
+    else:
+        names = np.array(test_set.label_names)
+        frame["label"] = names[test_set.labels]
+        frame["predicted"] = names[outputs.argmax(axis=1)]
+        frame["confidence"] = outputs.max(axis=1)
+        for i, name in enumerate(names):
+            frame[f"p_{name}"] = outputs[:, i]
+    write_csv_atomic(run_dir / "predictions.csv", frame)
+    return metrics
