@@ -1,0 +1,123 @@
+import cv2
+import numpy as np
+import pytest
+
+from fer_core.datasets.keypoints import box_iou
+from fer_core.detection import (HaarFaceDetector, detect_faces, get_detector, make_detector, scale_box,
+                                working_scale)
+from fer_core.errors import ImageError
+from inference_models import astronaut_bgr
+
+# The astronaut's face (Eileen Collins) in the 512x512 photo: roughly x 170-275, y 60-170.
+FACE_CENTRE = (225, 113)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return astronaut_bgr()
+
+
+def assert_is_astronaut_face(box, scale=1.0):
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    assert abs(cx - FACE_CENTRE[0] * scale) < 15 * scale and abs(cy - FACE_CENTRE[1] * scale) < 15 * scale, box
+    assert 75 * scale < w < 125 * scale and w == h, box
+
+
+# ---------------------------------------------------------------- pure helpers
+
+def test_working_scale_never_upscales():
+    assert working_scale((480, 640, 3), 320) == 0.5
+    assert working_scale((100, 50), 320) == 1.0
+    assert working_scale((1000, 4000), None) == 1.0
+
+
+def test_scale_box_maps_back_and_clips():
+    assert scale_box((10, 20, 30, 40), 0.5, (480, 640)) == (20, 40, 60, 80)
+    assert scale_box((300, 220, 40, 40), 0.5, (480, 640)) == (600, 440, 40, 40)
+    assert scale_box((-5, -5, 20, 20), 1.0, (100, 100)) == (0, 0, 15, 15)
+
+
+# ---------------------------------------------------------------- Haar
+
+def test_haar_finds_the_astronauts_face(astronaut):
+    boxes = detect_faces(astronaut)
+    assert len(boxes) == 1
+    assert_is_astronaut_face(boxes[0])
+    assert all(isinstance(v, int) for v in boxes[0])
+
+
+@pytest.mark.parametrize("working_size", [None, 640, 480, 320])
+def test_working_resolution_gives_the_same_face(astronaut, working_size):
+    boxes = detect_faces(astronaut, HaarFaceDetector(working_size=working_size))
+    assert len(boxes) == 1
+    assert_is_astronaut_face(boxes[0])
+
+
+def test_boxes_are_in_full_frame_pixels(astronaut):
+    big = cv2.resize(astronaut, (1536, 1536), interpolation=cv2.INTER_LINEAR)
+    boxes = detect_faces(big)  # detected at 400 pixels, mapped back x3.84
+    assert len(boxes) == 1
+    assert_is_astronaut_face(boxes[0], scale=3.0)
+
+
+def test_gray_and_bgra_frames(astronaut):
+    reference = detect_faces(astronaut)[0]
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
+    bgra = cv2.cvtColor(astronaut, cv2.COLOR_BGR2BGRA)
+    for frame in (gray, gray[:, :, None], bgra):
+        boxes = detect_faces(frame)
+        assert len(boxes) == 1 and box_iou(boxes[0], reference) > 0.9
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (10, 10, 3), (23, 500, 3), (480, 640, 3)])
+def test_no_face_in_tiny_or_blank_frames(shape):
+    assert detect_faces(np.full(shape, 127, np.uint8)) == []
+
+
+def test_no_face_in_noise():
+    rng = np.random.default_rng(0)
+    assert detect_faces(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)) == []
+
+
+def test_lfw_faces_found_and_non_faces_not():
+    from skimage import data
+
+    images = (data.lfw_subset() * 255).astype(np.uint8)  # 100 faces, then 100 non-faces, 25x25
+    detector = HaarFaceDetector(working_size=None)
+    found = [bool(detector.detect(cv2.resize(image, (100, 100)))) for image in images]
+    assert sum(found[:100]) >= 60
+    assert sum(found[100:]) <= 3
+
+
+def test_bad_frames_raise_image_errors():
+    with pytest.raises(ImageError, match="uint8"):
+        detect_faces(np.zeros((50, 50), np.float32))
+    with pytest.raises(ImageError, match="shape"):
+        detect_faces(np.zeros((50, 50, 2), np.uint8))
+    with pytest.raises(ImageError, match="no pixels"):
+        detect_faces(np.zeros((0, 50, 3), np.uint8))
+
+
+def test_detector_lookup():
+    assert get_detector("haar") is get_detector("haar")
+    own = HaarFaceDetector()
+    assert get_detector(own) is own
+    with pytest.raises(ValueError, match="unknown detector 'dlib'"):
+        make_detector("dlib")
+
+
+# ---------------------------------------------------------------- MTCNN (imports TensorFlow: a few seconds)
+
+def test_mtcnn_finds_the_face_and_landmarks(astronaut):
+    detector = make_detector("mtcnn")
+    detections = detector.detect(astronaut)
+    assert len(detections) == 1
+    face = detections[0]
+    assert face.score > 0.9
+    x, y, w, h = face.box
+    assert abs(x + w / 2 - FACE_CENTRE[0]) < 20 and abs(y + h / 2 - FACE_CENTRE[1]) < 25, face.box
+    left_eye, right_eye, nose, mouth_left, mouth_right = face.landmarks
+    assert x < left_eye[0] < right_eye[0] < x + w  # mtcnn names the eyes as seen in the image
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1]) < y + h
+    assert detect_faces(astronaut, detector) == [face.box]
