@@ -22,7 +22,7 @@ class DatasetError(FerStudioError):
             where.append(self.path)
         if row is not None:
             where.append(f"row {row} (line {row + 2})")
-        super().__init__(": ".join([", ".join(where), message]) if where else message)
+        super().__init__(": ".join(where + [message]))
 
 
 class ImageError(FerStudioError):

@@ -1,0 +1,53 @@
+"""Augmentation moves images and keypoints together; a flip swaps left and right points."""
+
+import numpy as np
+import tensorflow as tf
+
+from fer_core.augment import Augmentation, augment_batch
+
+
+def _dot_image(x, y, side=96):
+    image = np.zeros((side, side), np.float32)
+    image[y - 1:y + 2, x - 1:x + 2] = 255
+    return image
+
+
+def test_no_op_augmentation_changes_nothing():
+    images = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 1)).astype(np.float32)
+    out, labels = augment_batch(tf.constant(images), tf.constant([1, 2]), Augmentation(False, 0, 0, 0))
+    assert np.allclose(out.numpy(), images, atol=1e-3) and labels.numpy().tolist() == [1, 2]
+
+
+def test_keypoints_follow_the_image_under_random_transforms():
+    points = np.full((1, 15, 2), np.nan, np.float32)
+    points[0, 0] = [60, 40]   # subject's left eye (image right)
+    points[0, 1] = [36, 40]   # subject's right eye
+    image = _dot_image(60, 40)[None, ..., None]  # a bright dot at the left-eye point only
+    aug = Augmentation(flip=True, rotation=20, shift=0.1, zoom=0.15)
+    for seed in range(8):
+        tf.random.set_seed(seed)
+        out, moved = augment_batch(tf.constant(image), tf.constant(points.reshape(1, 30)), aug, keypoints=True)
+        moved = moved.numpy().reshape(15, 2)
+        brightest = np.unravel_index(np.argmax(out.numpy()[0, :, :, 0]), (96, 96))[::-1]
+        dot_point = moved[0] if np.linalg.norm(moved[0] - brightest) < np.linalg.norm(moved[1] - brightest) else moved[1]
+        assert np.linalg.norm(dot_point - brightest) < 2.5
+        assert moved[0, 0] > moved[1, 0], "the subject's left eye stays on the image's right"
+        assert np.isnan(moved[2:]).all(), "missing points stay missing"
+
+
+def test_flip_alone_mirrors_and_swaps():
+    points = np.zeros((1, 15, 2), np.float32)
+    points[0, 0], points[0, 1] = [70, 30], [20, 30]
+    image = _dot_image(70, 30)[None, ..., None]
+    aug = Augmentation(flip=True, rotation=0, shift=0, zoom=0)
+    flipped = None
+    for seed in range(20):
+        tf.random.set_seed(seed)
+        out, moved = augment_batch(tf.constant(image), tf.constant(points.reshape(1, 30)), aug, keypoints=True)
+        if out.numpy()[0, 30, 70, 0] < 100:   # this draw flipped the image
+            flipped = (out.numpy()[0, :, :, 0], moved.numpy().reshape(15, 2))
+            break
+    assert flipped is not None
+    image_out, moved = flipped
+    assert image_out[30, 95 - 70] > 200
+    assert moved[0].tolist() == [95 - 20, 30] and moved[1].tolist() == [95 - 70, 30]

@@ -1,0 +1,90 @@
+"""Training: every zoo model trains a short epoch on real data; run records are complete;
+a run killed with SIGKILL resumes without losing or duplicating history rows."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_core.training import RunError, TrainConfig, train
+
+RECORD_FILES = {"config.json", "state.json", "history.csv", "model.keras", "model_info.json",
+                "metrics.json", "predictions.csv", "summary.txt"}
+
+
+@pytest.mark.parametrize("model, data", [
+    ("lenet5", "ckplus48"), ("emotion_cnn", "fer2013-sample"), ("vgg_fer", "fer2013-sample"),
+    ("mini_xception", "fer2013-sample"), ("keypoint_cnn", "keypoints")])
+def test_every_zoo_model_trains_one_short_epoch(tmp_path, data_root, model, data):
+    config = TrainConfig(model=model, data=data, epochs=1, batch_size=32, limit=64)
+    metrics = train(config, tmp_path / "run", verbose=0)
+    run = tmp_path / "run"
+    assert RECORD_FILES <= {p.name for p in run.iterdir()}
+    assert (run / "tensorboard").is_dir() and any((run / "tensorboard").rglob("*tfevents*"))
+    history = pd.read_csv(run / "history.csv")
+    assert history.epoch.tolist() == [1] and {"loss", "val_loss", "lr", "seconds"} <= set(history.columns)
+    assert metrics["n"] == 64
+    if model == "keypoint_cnn":
+        assert 0 < metrics["rmse"] < 96 and set(metrics["per_keypoint"]) and "val_rmse" in history
+    else:
+        assert 0 <= metrics["accuracy"] <= 1 and "macro_f1" in metrics and "val_accuracy" in history
+        assert np.array(metrics["confusion_matrix"]).sum() == 64
+        predictions = pd.read_csv(run / "predictions.csv")
+        assert len(predictions) == 64 and {"id", "label", "predicted", "confidence"} <= set(predictions.columns)
+
+
+def test_run_record_is_reproducible_from_its_config(tmp_path, data_root):
+    config = TrainConfig(model="mini_xception", data="fer2013-sample", epochs=2, limit=96, label_smoothing=0.1,
+                         class_weights=True)
+    train(config, tmp_path / "run", verbose=0)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert TrainConfig.from_dict(saved) == config
+    info = json.loads((tmp_path / "run" / "model_info.json").read_text())
+    assert info["task"] == "classification" and info["input_size"] == 48 and len(info["label_names"]) == 7
+    with pytest.raises(RunError, match="already holds a run"):
+        train(config, tmp_path / "run", verbose=0)
+
+
+def test_model_and_dataset_task_must_agree(tmp_path, data_root):
+    with pytest.raises(RunError, match="is for keypoints"):
+        train(TrainConfig(model="keypoint_cnn", data="fer2013-sample", epochs=1, limit=32), tmp_path / "r", verbose=0)
+
+
+def _epochs(run):
+    return pd.read_csv(run / "history.csv").epoch.tolist()
+
+
+def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path, data_root):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "fer_core", "train", "--model", "mini_xception", "--data", "fer2013-sample",
+               "--epochs", "4", "--limit", "256", "--patience", "0", "--run-dir", str(run)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        state = run / "state.json"
+        if state.exists() and json.loads(state.read_text())["epoch"] >= 1:
+            break
+        time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail("the first epoch did not finish in time")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = json.loads((run / "state.json").read_text())["epoch"]
+    assert 1 <= finished < 4 and _epochs(run) == list(range(1, finished + 1))
+    assert not (run / "metrics.json").exists()
+    result = subprocess.run(command + ["--resume"], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _epochs(run) == [1, 2, 3, 4]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["n"] == 100
+    checkpoints = list((run / "checkpoints").glob("*.keras"))
+    assert [p.name for p in checkpoints] == ["epoch-0004.keras"]
