@@ -1,0 +1,77 @@
+"""The command line contract: JSON shapes, --help everywhere, one-line errors with exit code 2."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fer_core.cli import build_parser, main
+
+COMMANDS = ["datasets", "summary", "train", "evaluate", "export", "predict"]
+
+
+def _cli(*args, env=None):
+    result = subprocess.run([sys.executable, "-m", "fer_core", *args], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}, timeout=300)
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_summary_json_reports_the_readme_counts(data_root, capsys):
+    assert main(["summary", "fer2013", "--json"]) == 0
+    splits = json.loads(capsys.readouterr().out)["splits"]
+    assert [splits[s]["total"] for s in ("Training", "PublicTest", "PrivateTest")] == [28709, 3589, 3589]
+    assert splits["Training"]["labels"]["disgust"] == 436
+    assert main(["summary", "ckplus48", "--json"]) == 0
+    assert sum(v["total"] for v in json.loads(capsys.readouterr().out)["splits"].values()) == 981
+    assert main(["summary", "keypoints", "--json"]) == 0
+    assert sum(v["total"] for v in json.loads(capsys.readouterr().out)["splits"].values()) == 4232
+
+
+def test_datasets_lists_what_is_found(data_root, capsys):
+    assert main(["datasets", "--json"]) == 0
+    rows = {r["name"]: r["path"] for r in json.loads(capsys.readouterr().out)["datasets"]}
+    assert rows["fer2013"].endswith("fer2013.csv.gz") and rows["facial_keypoints"] is None
+
+
+def test_evaluate_json_matches_the_run_record(tmp_path, data_root, capsys):
+    assert main(["train", "--model", "mini_xception", "--data", "fer2013-sample", "--epochs", "1",
+                 "--limit", "128", "--run-dir", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    recorded = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert main(["evaluate", "--model", str(tmp_path / "run" / "model.keras"), "--data", "fer2013-sample",
+                 "--split", "PrivateTest", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) >= {"accuracy", "macro_f1", "n", "per_class"}
+    assert result["n"] == 100 and result["accuracy"] == pytest.approx(recorded["accuracy"])
+    assert set(result["per_class"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+
+
+def test_every_command_has_help(capsys):
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser().parse_args([command, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["summary", "nope"], "error: unknown dataset 'nope'"),
+    (["evaluate", "--model", "missing.keras", "--data", "fer2013-sample"], "error: missing.keras: model file not found"),
+    (["train", "--model", "mini_xception", "--data", "fer2013-sample", "--epochs", "1", "--resume",
+      "--run-dir", "/nonexistent/run"], "error: /nonexistent/run: nothing to resume"),
+])
+def test_user_errors_are_one_line_with_exit_2(data_root, args, message):
+    code, out, err = _cli(*args)
+    assert code == 2 and err.strip().startswith(message) and len(err.strip().splitlines()) == 1
+
+
+def test_missing_data_dir_is_a_clear_error(tmp_path):
+    code, _, err = _cli("summary", "fer2013", env={"FER_DATA_DIR": str(tmp_path / "absent")})
+    assert code == 2 and "data folder not found; set FER_DATA_DIR" in err
+
+
+def test_bad_arguments_exit_non_zero():
+    code, _, err = _cli("train", "--model", "nonet", "--data", "x")
+    assert code == 2 and "invalid choice: 'nonet'" in err
