@@ -6,11 +6,13 @@ a copy of the frame scaled down to a working resolution (``working_size``, the
 longest side) and map their boxes back: that is what makes them fast enough for
 live video.
 
-Two detectors:
-    - ``HaarFaceDetector``: OpenCV's frontal-face Haar cascade (default; fast, no
-      TensorFlow).
-    - ``MTCNNFaceDetector``: the ``mtcnn`` package (TensorFlow, imported on first
-      use); slower, also gives five landmarks per face.
+Detectors:
+    - ``HaarFaceDetector`` ("haar"): OpenCV's frontal-face Haar cascade (default;
+      fast, no TensorFlow).
+    - ``MTCNNFaceDetector`` ("mtcnn"): the ``mtcnn`` package (TensorFlow, imported
+      on first use); slower, also gives five landmarks per face.
+    - ``WholeImageDetector`` ("none"): the whole image is one face, for images
+      that are already face crops (FER2013, CK+48).
 """
 
 import threading
@@ -21,7 +23,7 @@ import numpy as np
 
 from fer_core.errors import ImageError
 
-DETECTORS = ("haar", "mtcnn")
+DETECTORS = ("haar", "mtcnn", "none")
 
 # Smallest face searched for, as a fraction of the frame's longest side
 # (60 pixels in a 640-pixel-wide frame).
@@ -235,6 +237,17 @@ class MTCNNFaceDetector:
         return sorted(detections, key=lambda d: -d.box[2] * d.box[3])
 
 
+class WholeImageDetector:
+    """Takes the whole image as one face (for inputs that are already face crops)."""
+
+    name = "none"
+
+    def detect(self, image_bgr):
+        """Returns one ``Detection`` covering the image."""
+        image = check_frame(image_bgr)
+        return [Detection((0, 0, int(image.shape[1]), int(image.shape[0])))]
+
+
 # ---------------------------------------------------------------- named entry points
 
 _DEFAULT_DETECTORS = {}
@@ -245,8 +258,9 @@ def make_detector(name="haar", **options):
     """Builds a detector by name.
 
     Arguments:
-        name: "haar" or "mtcnn".
-        **options: passed to the detector's constructor (e.g. ``working_size``).
+        name: "haar", "mtcnn" or "none" (whole image).
+        **options: passed to the detector's constructor (e.g. ``working_size``;
+            ignored by "none").
 
     Returns:
         a detector with ``detect(image_bgr) -> list[Detection]``.
@@ -255,6 +269,8 @@ def make_detector(name="haar", **options):
         return HaarFaceDetector(**options)
     if name == "mtcnn":
         return MTCNNFaceDetector(**options)
+    if name == "none":
+        return WholeImageDetector()
     raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
 
 

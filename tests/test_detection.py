@@ -99,6 +99,12 @@ def test_bad_frames_raise_image_errors():
         detect_faces(np.zeros((0, 50, 3), np.uint8))
 
 
+def test_whole_image_detector_for_face_crops():
+    crop = np.zeros((48, 40), np.uint8)
+    assert detect_faces(crop, "none") == [(0, 0, 40, 48)]
+    assert detect_faces(crop) == []  # Haar cannot find a face that fills the image
+
+
 def test_detector_lookup():
     assert get_detector("haar") is get_detector("haar")
     own = HaarFaceDetector()

@@ -85,6 +85,13 @@ def test_folder_with_bad_files_processes_the_rest(models, photo_dir, tmp_path, c
     assert json.loads((out / "dot.json").read_text())["faces"] == []
 
 
+def test_face_crops_with_detector_none(models, photo_dir, capsys):
+    assert main(["predict", str(photo_dir / "dot.png"), "--detector", "none", "--json", "--no-keypoints",
+                 "--model", str(models["emotion_tflite"])]) == 0
+    [face] = json.loads(capsys.readouterr().out)["faces"]
+    assert face["box"] == [0, 0, 1, 1] and face["label"] in config.FER2013_EMOTIONS
+
+
 def test_json_mode_reports_errors_as_records(models, photo_dir, capsys):
     status = main(["predict", str(photo_dir / "notes.png"), str(photo_dir / "dot.png"), "--json",
                    "--no-keypoints", "--model", str(models["emotion_tflite"])])
