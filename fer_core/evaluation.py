@@ -1,6 +1,6 @@
-"""Evaluate a saved model on a dataset split, and the model files' companions.
+"""Evaluate a saved model on a dataset split.
 
-Loading goes through Keras with ``safe_mode=True``; no pickles.
+Models load through ``runtime.load_keras_model`` (Keras ``safe_mode``, no pickles).
 """
 
 from pathlib import Path
@@ -11,30 +11,12 @@ import numpy as np
 from .datasets import KEYPOINTS, load_dataset
 from .errors import ModelError
 from .metrics import classification_metrics, keypoint_metrics
-from .storage import read_json
-
-
-def load_keras_model(path, compile=False):
-    """Loads a ``.keras`` model safely (no lambda layers, no pickles)."""
-    import keras
-
-    from . import losses  # noqa: F401  registers the custom loss/metric for compile=True
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found")
-    if path.suffix != ".keras":
-        raise ModelError(f"{path}: expected a .keras model file")
-    try:
-        return keras.models.load_model(path, compile=compile, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for a damaged file
-        raise ModelError(f"{path}: cannot load model ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+from .runtime import load_keras_model, read_info_file
 
 
 def model_info(model_path):
-    """Returns the ``model_info.json`` beside a model (task, label names, dataset, input size), or {}."""
-    path = Path(model_path)
-    return read_json(path.with_name(path.stem + ".json")) or read_json(path.parent / "model_info.json") or {}
+    """Returns what the info file beside a model says (task, label names, dataset, input size), or {}."""
+    return read_info_file(model_path) or {}
 
 
 def fit_images(images, side):

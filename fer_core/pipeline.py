@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fer_core import config
-from fer_core.datasets.keypoints import box_iou
+from fer_core.preprocess import box_iou
 from fer_core.detection import check_frame, get_detector
 from fer_core.preprocess import to_gray
 

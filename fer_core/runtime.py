@@ -284,14 +284,12 @@ def load_keras_model(path):
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
-    try:
-        import fer_core.models  # noqa: F401  (registers any custom layers)
-    except ImportError:
-        pass
     import keras
 
+    from . import losses  # noqa: F401  registers the keypoint loss and metric of saved runs
+
     try:
-        return keras.saving.load_model(str(path), compile=False)
+        return keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many kinds on a bad file
         raise ModelError(f"{path}: cannot load Keras model ({type(error).__name__}: {error})") from None
 

@@ -316,7 +316,8 @@ def finish_run(run_dir, test_set):
     """Evaluates the best model on the test split; writes metrics.json and predictions.csv."""
     import pandas as pd
 
-    from .evaluation import evaluate_outputs, load_keras_model, predict_dataset
+    from .evaluation import evaluate_outputs, predict_dataset
+    from .runtime import load_keras_model
 
     run_dir = Path(run_dir)
     model = load_keras_model(run_dir / "model.keras")

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from fer_core.config import data_dir
-from fer_core.datasets.keypoints import landmark_extent, landmark_box, box_iou
+from fer_core.datasets.keypoints import landmark_box, landmark_extent
+from fer_core.preprocess import box_iou
 
 
 def main(limit=1500):

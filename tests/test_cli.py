@@ -58,7 +58,7 @@ def test_every_command_has_help(capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["summary", "nope"], "error: unknown dataset 'nope'"),
-    (["evaluate", "--model", "missing.keras", "--data", "fer2013-sample"], "error: missing.keras: model file not found"),
+    (["evaluate", "--model", "missing.keras", "--data", "fer2013-sample"], "error: missing.keras: no such model file"),
     (["train", "--model", "mini_xception", "--data", "fer2013-sample", "--epochs", "1", "--resume",
       "--run-dir", "/nonexistent/run"], "error: /nonexistent/run: nothing to resume"),
 ])

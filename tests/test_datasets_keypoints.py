@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from fer_core.config import KEYPOINT_COLUMNS, KEYPOINT_FLIP_ORDER, KEYPOINT_NAMES
-from fer_core.datasets.keypoints import box_iou, ibug68_to_kaggle15, landmark_box, load_kaggle_keypoints
+from fer_core.datasets.keypoints import ibug68_to_kaggle15, landmark_box, load_kaggle_keypoints
+from fer_core.preprocess import box_iou
 from fer_core.errors import DatasetError
 
 

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core.datasets.keypoints import box_iou
+from fer_core.preprocess import box_iou
 from fer_core.detection import (HaarFaceDetector, detect_faces, get_detector, make_detector, scale_box,
                                 working_scale)
 from fer_core.errors import ImageError

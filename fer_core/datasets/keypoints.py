@@ -83,16 +83,6 @@ def landmark_box(points):
     return (cx - side / 2.0, cy - side / 2.0, side, side)
 
 
-def box_iou(a, b):
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    return inter / (aw * ah + bw * bh - inter) if inter > 0 else 0.0
-
-
 def _read_68(csv_path):
     import pandas as pd
 
