@@ -88,3 +88,27 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path, data_root):
     assert json.loads(result.stdout.strip().splitlines()[-1])["n"] == 100
     checkpoints = list((run / "checkpoints").glob("*.keras"))
     assert [p.name for p in checkpoints] == ["epoch-0004.keras"]
+
+
+def test_mirrored_strategy_trains(tmp_path, data_root):
+    config = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64, strategy="mirrored")
+    assert train(config, tmp_path / "run", verbose=0)["n"] == 64
+
+
+def test_kaggle_keypoint_rows_with_missing_points_still_train(tmp_path):
+    from fer_core.config import KEYPOINT_COLUMNS
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(48):
+        row = {c: float(rng.uniform(20, 76)) for c in KEYPOINT_COLUMNS}
+        if i % 3:  # two thirds of the rows lack all but 4 points, as in Kaggle's training.csv
+            row.update({c: np.nan for c in KEYPOINT_COLUMNS[8:]})
+        row["Image"] = " ".join(map(str, rng.integers(0, 256, 96 * 96)))
+        rows.append(row)
+    pd.DataFrame(rows).to_csv(tmp_path / "training.csv", index=False)
+    config = TrainConfig(model="keypoint_cnn", data=f"kaggle-keypoints:{tmp_path / 'training.csv'}", epochs=1,
+                         batch_size=16)
+    metrics = train(config, tmp_path / "run", verbose=0)
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert np.isfinite(history.loss).all() and np.isfinite(metrics["rmse"])
