@@ -13,7 +13,7 @@ import sys
 from .errors import FerStudioError
 
 # Subcommands living in their own modules under fer_core.commands (each has add_parser and run).
-COMMAND_MODULES = ("export", "predict")
+COMMAND_MODULES = ("export", "predict", "ship")
 
 
 def _json_or_table(obj, as_json, table_lines):
@@ -118,6 +118,11 @@ def build_parser():
     p.add_argument("--class-weights", action="store_true", default=None, help="weight classes by inverse frequency")
     p.add_argument("--soft-labels", action="store_true", default=None, help="FER+: train on vote distributions")
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no augmentation")
+    p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no horizontal flips")
+    p.add_argument("--rotation", type=float, help="maximum rotation in degrees (default 10)")
+    p.add_argument("--shift", type=float, help="maximum shift, fraction of the side (default 0.1)")
+    p.add_argument("--zoom", type=float, help="maximum zoom, relative (default 0.1)")
+    p.add_argument("--warmup-epochs", type=int, help="linear warm-up epochs of the cosine schedule (default 1)")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs, 0 = off (default 10)")
     p.add_argument("--input-size", type=int, help="input side in pixels (default: the model's)")
     p.add_argument("--limit", type=int, help="at most this many samples per split (quick runs)")

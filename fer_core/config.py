@@ -16,6 +16,16 @@ FERPLUS_VOTE_COLUMNS = (
 )
 FERPLUS_EMOTIONS = FERPLUS_VOTE_COLUMNS[:8]
 
+# The same emotion under other datasets' names (FER+, CK+48 folders), for evaluating
+# a model on a dataset whose label names differ from its own.
+EMOTION_SYNONYMS = {"angry": "anger", "happy": "happiness", "sad": "sadness"}
+
+
+def canonical_emotion(name):
+    """Returns FER2013's name for an emotion label (``anger`` -> ``angry``; others unchanged)."""
+    reverse = {v: k for k, v in EMOTION_SYNONYMS.items()}
+    return reverse.get(name.lower(), name.lower())
+
 # The 15 Kaggle facial keypoints, in Kaggle's column order. "left" is the
 # subject's left, which is on the image's right in a frontal face.
 KEYPOINT_NAMES = (

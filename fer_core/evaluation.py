@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .config import canonical_emotion
 from .datasets import KEYPOINTS, load_dataset
 from .errors import ModelError
 from .metrics import classification_metrics, keypoint_metrics
@@ -80,7 +81,33 @@ def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=Non
     dataset = load_dataset(data, fold=fold, folds=folds).subset(split).labelled()
     if dataset.task == KEYPOINTS and model.output_shape[-1] != 30:
         raise ModelError(f"{model_path}: a classifier cannot be evaluated on keypoint data ({data})")
-    if dataset.task != KEYPOINTS and model.output_shape[-1] != len(dataset.label_names):
-        raise ModelError(f"{model_path}: model has {model.output_shape[-1]} outputs but {data} "
-                         f"has {len(dataset.label_names)} classes")
+    if dataset.task != KEYPOINTS:
+        names = info.get("label_names") or list(dataset.label_names)
+        if model.output_shape[-1] != len(names):
+            raise ModelError(f"{model_path}: model has {model.output_shape[-1]} outputs but "
+                             f"{len(names)} label names")
+        dataset = relabel(dataset, names)
     return evaluate_outputs(dataset, predict_dataset(model, dataset, flip_tta))
+
+
+def relabel(dataset, model_label_names):
+    """Expresses a dataset's labels in a model's label space, matching emotions by name.
+
+    Samples whose label the model does not have (e.g. FER+'s contempt for a FER2013
+    model) are dropped. A dataset with the model's own names comes back unchanged.
+
+    Raises:
+        ModelError: when no label name matches.
+    """
+    if tuple(dataset.label_names) == tuple(model_label_names):
+        return dataset
+    from dataclasses import replace
+
+    position = {canonical_emotion(n): i for i, n in enumerate(model_label_names)}
+    mapping = np.array([position.get(canonical_emotion(n), -1) for n in dataset.label_names])
+    if (mapping < 0).all():
+        raise ModelError(f"none of the dataset's labels ({', '.join(dataset.label_names)}) is one of the "
+                         f"model's ({', '.join(model_label_names)})")
+    mapped = replace(dataset, labels=mapping[dataset.labels], label_names=tuple(model_label_names),
+                     soft_labels=None)
+    return mapped.select(mapped.labels >= 0)

@@ -75,3 +75,15 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
 def test_bad_arguments_exit_non_zero():
     code, _, err = _cli("train", "--model", "nonet", "--data", "x")
     assert code == 2 and "invalid choice: 'nonet'" in err
+
+
+def test_a_fer2013_model_is_evaluated_on_ferplus_labels(tmp_path, data_root, capsys):
+    from fer_core.datasets import load_dataset
+    from fer_core.evaluation import relabel
+
+    ferplus = load_dataset("ferplus").subset("PrivateTest").labelled()
+    mapped = relabel(ferplus, ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))
+    contempt = ferplus.label_names.index("contempt")
+    assert len(mapped) == len(ferplus) - int((ferplus.labels == contempt).sum())
+    happy = ferplus.labels == ferplus.label_names.index("happiness")
+    assert (mapped.labels == 3).sum() == happy.sum()

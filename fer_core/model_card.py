@@ -1,0 +1,125 @@
+"""Model cards: a markdown page next to a shipped model, rendered from its run record.
+
+Pure functions of dicts; every number in a card comes from a file that a
+committed command reproduces (the run record, the export and latency reports).
+"""
+
+import dataclasses
+
+from .training import TrainConfig
+
+# Flags of `python -m fer_core train` for TrainConfig fields that differ from the defaults.
+_FLAG_FIELDS = ("epochs", "batch_size", "learning_rate", "optimizer", "weight_decay", "schedule",
+                "warmup_epochs", "label_smoothing", "patience", "input_size", "fold", "folds", "limit",
+                "seed", "strategy", "rotation", "shift", "zoom")
+_SWITCHES = {"class_weights": ("--class-weights", True), "soft_labels": ("--soft-labels", True),
+             "augment": ("--no-augment", False), "flip": ("--no-flip", False)}
+
+
+def train_command(config, run_dir):
+    """Returns the ``python -m fer_core train`` command line that reproduces a run's config.
+
+    Arguments:
+        config: the run's config.json as a dict.
+        run_dir: where the command writes its run record.
+    """
+    defaults = dataclasses.asdict(TrainConfig(model=config["model"], data=config["data"]))
+    parts = ["python -m fer_core train", f"--model {config['model']}", f"--data {config['data']}"]
+    for name in _FLAG_FIELDS:
+        if name in config and config[name] != defaults[name]:
+            parts.append(f"--{name.replace('_', '-')} {config[name]}")
+    for name, (flag, when) in _SWITCHES.items():
+        if config.get(name, defaults[name]) == when and defaults[name] != when:
+            parts.append(flag)
+    parts.append(f"--run-dir {run_dir}")
+    return " ".join(parts)
+
+
+def _curve_rows(history, count=12):
+    """About ``count`` evenly spaced history rows, always ending with the last one."""
+    rows = history[:: max(1, len(history) // count)]
+    return rows if rows[-1] is history[-1] else rows + [history[-1]]
+
+
+def measured_weaknesses(metrics):
+    """Sentences on a classifier's weakest class and most frequent confusion, from its test metrics."""
+    names = list(metrics["per_class"])
+    recalls = {n: m["recall"] for n, m in metrics["per_class"].items() if m["support"]}
+    worst = min(recalls, key=recalls.get)
+    matrix = [row[:] for row in metrics["confusion_matrix"]]
+    for i in range(len(matrix)):
+        matrix[i][i] = -1
+    count, true, pred = max((v, i, j) for i, row in enumerate(matrix) for j, v in enumerate(row))
+    support = metrics["per_class"][names[true]]["support"]
+    return [f"Lowest recall: {worst} ({100 * recalls[worst]:.1f}% of {metrics['per_class'][worst]['support']} "
+            f"test faces).",
+            f"Most frequent confusion: {names[true]} read as {names[pred]} ({count} of {support} test faces)."]
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_model_card(name, model_path, run_dir, config, info, metrics, history, exports, latency_ms,
+                      extra_results=(), weaknesses=()):
+    """Renders a model card.
+
+    Arguments:
+        name: the model's name (e.g. "emotion").
+        model_path: the shipped .keras file.
+        run_dir: the run record it came from.
+        config, info, metrics: the run's config.json, model_info.json and metrics.json.
+        history: list of history rows (dicts).
+        exports: list of (file name, size in bytes, metric name, keras score, tflite score).
+        latency_ms: {backend: ms per face}.
+        extra_results: list of (description, value, command) rows.
+        weaknesses: list of sentences.
+
+    Returns:
+        markdown text.
+    """
+    task = info.get("task")
+    data = config["data"]
+    split = metrics.get("split", "test")
+    evaluate = f"python -m fer_core evaluate --model {model_path} --data {data} --split {split} --json"
+    out = [f"# Model card: {name}", "",
+           f"`{model_path}`: {config['model']} ({info.get('params', '?'):,} parameters), "
+           f"input {info.get('input_size')}x{info.get('input_size')} grayscale, trained on `{data}`.", "",
+           "## Data and split", "",
+           f"Trained on the train split of `{data}`, model selected on its validation split "
+           f"(best epoch {metrics.get('best_epoch')} of {metrics.get('epochs_run')}), reported once on "
+           f"`{split}` ({metrics['n']} samples).", "",
+           "## How it was trained", "", "```bash", f"FER_DATA_DIR=../shared/data {train_command(config, run_dir)}",
+           "```", "", "## Results", ""]
+    if task == "keypoints":
+        out += [f"RMSE **{metrics['rmse']:.3f} px** in the {info.get('input_size')}x{info.get('input_size')} crop; "
+                f"mean error / inter-ocular distance {metrics.get('nme_interocular', float('nan')):.4f}.", "",
+                _table(["keypoint", "RMSE (px)"], [(k, f"{v:.3f}") for k, v in metrics["per_keypoint"].items()])]
+    else:
+        out += [f"Accuracy **{100 * metrics['accuracy']:.2f}%**, macro-F1 {metrics['macro_f1']:.4f}.", "",
+                _table(["class", "precision", "recall", "F1", "support"],
+                       [(k, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"])
+                        for k, v in metrics["per_class"].items()]),
+                "", "Confusion matrix (rows: true label, columns: predicted):", "",
+                _table([""] + list(metrics["per_class"]),
+                       [[label] + row for label, row in zip(metrics["per_class"], metrics["confusion_matrix"])])]
+    out += ["", "Reproduce:", "", "```bash", f"FER_DATA_DIR=../shared/data {evaluate}", "```"]
+    if extra_results:
+        out += ["", "## More results", "", _table(["what", "value", "command"],
+                                                  [(d, v, f"`{c}`") for d, v, c in extra_results])]
+    out += ["", "## Size and speed", "",
+            _table(["file", "size", "metric", "Keras", "TFLite"],
+                   [(f, f"{b / 1024:.0f} KiB", m or "", "" if k is None else f"{k:.4f}",
+                     "" if t is None else f"{t:.4f}") for f, b, m, k, t in exports]),
+            "", "Latency per face (batch of 1, this machine's CPU, median): " +
+            ", ".join(f"{k} {v:.2f} ms" for k, v in latency_ms.items()) + "."]
+    if history:
+        last = history[-1]
+        out += ["", "## Learning curve", "",
+                _table(list(last.keys()), [[f"{v:.4g}" if isinstance(v, float) else v for v in row.values()]
+                                           for row in _curve_rows(history)])]
+    if weaknesses:
+        out += ["", "## Known weaknesses", ""] + [f"- {w}" for w in weaknesses]
+    return "\n".join(out) + "\n"
