@@ -1,7 +1,78 @@
-"""FER Studio home page (placeholder until the dashboard lands; see README)."""
+"""FER Studio: the dashboard's entry point (``streamlit run app.py``).
+
+Navigation over the home page (below) and the numbered pages in ``pages/``.
+The home page only reads files (model cards, run records, the data folder): it
+imports neither TensorFlow nor plotly, so the app opens in about a second.
+"""
+
+from pathlib import Path
 
 import streamlit as st
 
+HERE = Path(__file__).resolve().parent
+PAGES = (
+    ("pages/1_Live_webcam.py", "Live webcam", ":material/videocam:"),
+    ("pages/2_Photo.py", "Photo", ":material/photo:"),
+    ("pages/3_Dataset_browser.py", "Dataset browser", ":material/grid_view:"),
+    ("pages/4_Training_runs.py", "Training runs", ":material/monitoring:"),
+    ("pages/5_Compare_runs.py", "Compare runs", ":material/compare_arrows:"),
+)
+DESCRIPTIONS = {
+    "Live webcam": "expressions and keypoints on your camera, live",
+    "Photo": "upload a photo: faces found, expressions and keypoints drawn",
+    "Dataset browser": "FER2013, FER+, CK+48, keypoints or any folder: sample grid, label counts, embeddings",
+    "Training runs": "curves, confusion matrix, confident mistakes; start a new run",
+    "Compare runs": "several runs side by side: curves, metrics, confusion difference, config",
+}
+
+
+def home():
+    from fer_core.config import data_dir
+    from fer_core.datasets import find_datasets
+    from fer_core.runs import find_runs, models_dir, run_roots, shipped_models
+    from fer_core.ui import format_bytes, no_data_message, no_models_message
+
+    st.title("FER Studio")
+    st.markdown(
+        "Facial **expression recognition** and facial **keypoints**, offline: browse the classic datasets, "
+        "train the classic networks with resumable run records, compare runs, and run the models on photos "
+        "and a live webcam. Everything is computed by the `fer_core` package; this dashboard shows it.")
+
+    st.subheader("Models")
+    models = shipped_models()
+    if models:
+        rows = [{"model": m["name"], "dataset": m["card"].get("dataset", "?"),
+                 "task": m["card"].get("task", "?"),
+                 "test accuracy": m.get("accuracy"), "test RMSE (px)": m.get("rmse"),
+                 "size": format_bytes(m["size_bytes"]),
+                 "TFLite": format_bytes(m["tflite"].stat().st_size) if m["tflite"] else "—"} for m in models]
+        st.dataframe(rows, hide_index=True)
+    else:
+        st.info(no_models_message(models_dir()))
+
+    st.subheader("Datasets")
+    root = data_dir()
+    found = find_datasets(root)
+    if found:
+        st.caption(f"Found under `FER_DATA_DIR` = `{root}`")
+        st.dataframe([{"dataset": name, "path": str(path)} for name, path in found.items()], hide_index=True)
+    else:
+        st.warning(no_data_message(root))
+
+    st.subheader("Training runs")
+    runs = find_runs()
+    st.write(f"{len(runs)} run record(s) under " + ", ".join(f"`{r}`" for r in run_roots()) + ".")
+
+    st.subheader("Pages")
+    for page in available_pages():
+        st.page_link(page, label=f"{page.title}: {DESCRIPTIONS.get(page.title, '')}", icon=page.icon)
+
+
+def available_pages():
+    """The pages whose files exist (the webcam and photo pages may not be there yet)."""
+    return [st.Page(path, title=title, icon=icon) for path, title, icon in PAGES if (HERE / path).is_file()]
+
+
 st.set_page_config(page_title="FER Studio", page_icon="🙂", layout="wide")
-st.title("FER Studio")
-st.write("Facial expression recognition and facial keypoints: datasets, models, training runs.")
+navigation = st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True)] + available_pages())
+navigation.run()

@@ -45,3 +45,40 @@ def keypoint_data(data_root):
     from fer_core.datasets import load_dataset
 
     return load_dataset("keypoints")
+
+
+# --- Dashboard (data and runs pages) fixtures -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def trained_run(data_root, tmp_path_factory):
+    """A real, finished run record: mini-Xception, 1 epoch on 64 faces of the FER2013 sample."""
+    from fer_core.training import TrainConfig, train
+
+    run_dir = tmp_path_factory.mktemp("dashboard-runs") / "runs" / "mx-sample"
+    train(TrainConfig(model="mini_xception", data="fer2013-sample", epochs=1, limit=64), run_dir, verbose=0)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def trained_run_roots(trained_run):
+    """FER_RUN_ROOTS for the pages: the trained run, a copy with another config ("mx-sample-lr"),
+    and a copy stopped before evaluation ("mx-in-progress": no metrics.json, no predictions.csv)."""
+    import json
+    import shutil
+
+    runs = trained_run.parent
+    variant = runs / "mx-sample-lr"
+    if not variant.exists():
+        shutil.copytree(trained_run, variant, ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
+        config = json.loads((variant / "config.json").read_text())
+        config.update(learning_rate=0.01, batch_size=32)
+        (variant / "config.json").write_text(json.dumps(config))
+    in_progress = runs / "mx-in-progress"
+    if not in_progress.exists():
+        shutil.copytree(trained_run, in_progress, ignore=shutil.ignore_patterns(
+            "checkpoints", "tensorboard", "metrics.json", "predictions.csv"))
+        config = json.loads((in_progress / "config.json").read_text())
+        config.update(epochs=5)
+        (in_progress / "config.json").write_text(json.dumps(config))
+    return str(runs)

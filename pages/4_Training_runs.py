@@ -1,0 +1,163 @@
+"""Training runs: one run record's curves, confusion matrix, per-class metrics, most confident
+mistakes, config and model summary; and a form that starts a new run in the background."""
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from fer_core import jobs
+from fer_core.datasets import find_datasets, load_dataset
+from fer_core.errors import DatasetError
+from fer_core.runs import (
+    RunRecord, curve_names, find_runs, most_confident_mistakes, normalize_rows, per_class_table, progress, run_roots,
+)
+from fer_core.ui import format_bytes, no_runs_message, zoo_models
+
+REFRESH_SECONDS = 5
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=3)
+def cached_dataset(name, fold=0, folds=10):
+    return load_dataset(name, fold=fold, folds=folds)
+
+
+def show_progress(record):
+    done, planned, fraction = progress(record)
+    running = jobs.job_running(record)
+    text = f"{record.status}: epoch {done} of {planned}" + (" (process running)" if running else "")
+    st.progress(fraction, text=text)
+    if record.job and not record.finished:
+        log = jobs.log_tail(record.path, 6)
+        if log:
+            st.code(log, language=None)
+
+
+def show_curves(record):
+    from fer_core.charts import curves_figure
+
+    history = record.history
+    if history.empty:
+        st.info("No epoch has finished yet; curves appear after the first one.")
+        return
+    metrics = curve_names(history)
+    columns = st.columns(max(1, len(metrics)))
+    for column, metric in zip(columns, metrics):
+        column.plotly_chart(curves_figure(history, metric), key=f"curve_{metric}")
+
+
+def live_status(path):
+    """Progress and curves, re-read from disk (refreshed every few seconds while the run is in progress)."""
+    record = RunRecord.load(path)
+    show_progress(record)
+    show_curves(record)
+
+
+def show_confusion(record):
+    from fer_core.charts import confusion_figure, per_class_figure
+
+    matrix = record.confusion_matrix
+    if matrix is None:
+        st.info("The confusion matrix is written when the run has been evaluated (metrics.json).")
+        return
+    normalized = st.radio("Confusion matrix", ["counts", "normalised by true class"], horizontal=True,
+                          key="cm_mode") != "counts"
+    values = normalize_rows(matrix) if normalized else matrix
+    left, right = st.columns(2)
+    left.plotly_chart(confusion_figure(values, record.label_names, normalized,
+                                       title=f"Confusion matrix ({record.metrics.get('split', 'test')})"),
+                      key="confusion")
+    rows = per_class_table(record.metrics)
+    right.plotly_chart(per_class_figure(rows), key="per_class_chart")
+    right.dataframe(rows, hide_index=True, key="per_class_table")
+
+
+def show_mistakes(record):
+    from fer_core.sprites import captioned_grid
+    from fer_core.ui import indices_of_ids, label_colors
+
+    predictions = record.predictions()
+    if predictions is None or "predicted" not in predictions.columns:
+        return
+    count = st.slider("Most confident mistakes", 8, 60, 20, step=4, key="mistake_count")
+    mistakes = most_confident_mistakes(predictions, count)
+    if mistakes.empty:
+        st.success("No mistakes on the test split.")
+        return
+    try:
+        dataset = cached_dataset(record.dataset_name, record.config.get("fold", 0), record.config.get("folds", 10))
+    except DatasetError as exc:
+        st.warning(f"Faces not shown: {exc}")
+        st.dataframe(mistakes[["id", "label", "predicted", "confidence"]], hide_index=True)
+        return
+    where = indices_of_ids(dataset.ids, mistakes["id"])
+    found = where >= 0
+    colors = label_colors(record.label_names)
+    sheet, _ = captioned_grid(dataset.images[where[found]],
+                              [f"{p[:5]} {c:.2f}" for p, c in zip(mistakes["predicted"][found], mistakes["confidence"][found])],
+                              [colors.get(p, "#7f7f7f") for p in mistakes["predicted"][found]], columns=10, cell=84)
+    st.image(sheet, caption="bar: predicted label and confidence; the true label is in the table below")
+    st.dataframe(mistakes[["id", "label", "predicted", "confidence"]], hide_index=True, key="mistakes_table")
+
+
+def show_run(record):
+    st.caption(f"`{record.path}`: {record.model_name} on {record.dataset_name}; "
+               f"{record.params or '?'} parameters; model file {format_bytes(record.model_size_bytes)}")
+    headline = record.headline()
+    if headline:
+        for column, (key, value) in zip(st.columns(len(headline)), headline.items()):
+            column.metric(f"test {key.replace('_', '-')}", f"{value:.4f}")
+    in_progress = not record.finished
+    st.fragment(run_every=REFRESH_SECONDS if in_progress else None)(live_status)(record.path)
+    if record.task != "keypoints":
+        show_confusion(record)
+        show_mistakes(record)
+    elif record.metrics:
+        st.dataframe([{"keypoint": k, "rmse_px": v} for k, v in record.metrics.get("per_keypoint", {}).items()],
+                     hide_index=True, key="per_keypoint")
+    with st.expander("Config (config.json)"):
+        st.json(record.config)
+    with st.expander("Model summary"):
+        st.code(record.summary_text or "(summary.txt not written yet)", language=None)
+
+
+def new_run_form():
+    found = find_datasets()
+    if not found:
+        st.warning("No dataset found under FER_DATA_DIR; see the Home page for where to put fer2013.csv.")
+        return
+    with st.form("new_run"):
+        a, b = st.columns(2)
+        model = a.selectbox("Model", zoo_models(), index=zoo_models().index("mini_xception"))
+        data = b.selectbox("Dataset", list(found))
+        c, d, e = st.columns(3)
+        epochs = c.number_input("Epochs", 1, 500, 3)
+        limit = d.number_input("Samples per split (0 = all)", 0, 1_000_000, 256, step=64)
+        batch_size = e.number_input("Batch size", 8, 1024, 64, step=8)
+        name = st.text_input("Run name (folder under runs/)", value=f"{model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}")
+        submitted = st.form_submit_button("Start training")
+    if not submitted:
+        return
+    try:
+        run_dir = jobs.new_run_dir(name)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    argv = jobs.train_command(model, data, run_dir, epochs=epochs, limit=limit, batch_size=batch_size)
+    pid = jobs.start_training(argv, run_dir)
+    st.success(f"Started (process {pid}): `{jobs.command_text(argv)}`. Pick `{run_dir.parent.name}/{run_dir.name}` "
+               "above to follow it.")
+
+
+st.title("Training runs")
+paths = find_runs()
+run_tab, new_tab = st.tabs(["Run record", "Start a new run"])
+with run_tab:
+    if not paths:
+        st.info(no_runs_message(run_roots()))
+    else:
+        labels = [f"{p.parent.name}/{p.name}" for p in paths]
+        picked = st.selectbox("Run", range(len(paths)), format_func=lambda i: labels[i], key="run")
+        show_run(RunRecord.load(paths[picked]))
+with new_tab:
+    new_run_form()
