@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import fer_core  # noqa: F401  (first: loads aiortc's SRTP library before any test imports TensorFlow)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

@@ -1,0 +1,111 @@
+"""Live webcam: every face boxed with its emotion, live, in the browser (streamlit-webrtc).
+
+The video callback (``fer_core.live.LiveAnnotator``) runs in streamlit-webrtc's worker
+thread and makes no Streamlit call; its per-frame records reach this page through a
+queue, which a fragment drains once a second for the readout, the timeline and the CSV.
+"""
+
+import os
+from collections import deque
+
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from fer_core.live import (LOOPBACK_ICE_ENV, RECORD_PATH_ENV, LiveAnnotator, emotion_timeline_figure, ice_servers,
+                           patch_aioice_for_loopback, records_to_csv, rtc_configuration)
+from fer_core.pipeline import FacePipeline
+from fer_core.studio import cached_detector, cached_face_models
+
+SMOOTHING_FRAMES = 5
+HISTORY_FRAMES = 30 * 60 * 10  # the session kept for the CSV: 10 minutes at 30 fps
+
+if os.environ.get(LOOPBACK_ICE_ENV) == "1":
+    patch_aioice_for_loopback()  # real-browser tests only (loopback-only network namespace)
+
+
+def read_ice_servers():
+    try:
+        return ice_servers(secrets=st.secrets), None
+    except ValueError as error:
+        return [], str(error)
+
+
+st.title("Live webcam")
+st.caption("Faces found in your camera's video, each boxed with its emotion and confidence. "
+           "Frames are processed on this server; nothing is stored.")
+
+models = cached_face_models()
+if models.emotion is None:
+    st.warning(models.notes["emotion"] + " Until then the video shows face boxes only.")
+
+with st.sidebar:
+    st.subheader("Live settings")
+    detector_name = st.selectbox("Face detector", ["haar", "mtcnn"],
+                                 help="haar: fast (OpenCV). mtcnn: slower, more robust; loads TensorFlow.")
+    smoothing = st.toggle("Smooth labels over frames", value=True,
+                          help=f"Averages each tracked face's probabilities over {SMOOTHING_FRAMES} frames.")
+    keypoints_on = st.toggle("Keypoints", value=False, disabled=models.keypoints is None,
+                             help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))
+    readout_on = st.toggle("FPS on the video", value=True)
+
+servers, ice_error = read_ice_servers()
+if ice_error:
+    st.error(ice_error)
+
+settings = (detector_name, smoothing, keypoints_on)
+if "live_annotator" not in st.session_state:
+    st.session_state.live_history = deque(maxlen=HISTORY_FRAMES)
+    st.session_state.live_annotator = LiveAnnotator(None, record_path=os.environ.get(RECORD_PATH_ENV))
+annotator = st.session_state.live_annotator
+if st.session_state.get("live_settings") != settings or annotator.pipeline is None:
+    with st.spinner(f"Loading the {detector_name} detector..."):
+        detector = cached_detector(detector_name)
+    annotator.configure(pipeline=FacePipeline(
+        detector, models.emotion, models.keypoints if keypoints_on else None,
+        smoothing=SMOOTHING_FRAMES if smoothing else 0))
+    st.session_state.live_settings = settings
+annotator.configure(draw_keypoints=keypoints_on, show_readout=readout_on)
+
+context = webrtc_streamer(
+    key="live-webcam",
+    mode=WebRtcMode.SENDRECV,
+    rtc_configuration=rtc_configuration(servers),
+    media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
+    video_frame_callback=annotator,
+    async_processing=True,
+)
+if not servers:
+    st.caption("No STUN/TURN server configured (local use). For a remote server set `FER_ICE_SERVERS` "
+               'to JSON such as `[{"urls": ["stun:stun.example.org:3478"]}]`, or `ice_servers` in '
+               "`.streamlit/secrets.toml`; browsers allow the camera only on https or localhost.")
+playing = bool(context and context.state.playing)
+
+
+@st.fragment(run_every=1.0 if playing else None)
+def live_results():
+    history = st.session_state.live_history
+    history.extend(annotator.drain())
+    stats = annotator.stats
+    last = history[-1] if history else None
+    fps, latency, faces = st.columns(3)
+    fps.metric("FPS", f"{stats['fps']:.1f}" if playing else "-")
+    latency.metric("Latency per frame", f"{last.latency_ms:.0f} ms" if last else "-")
+    faces.metric("Faces in the last frame", len(last.results) if last else "-")
+    if stats["last_error"]:
+        st.error(f"Frames are passed through unprocessed: {stats['last_error']}")
+    if models.emotion is not None and history:
+        st.plotly_chart(emotion_timeline_figure(list(history), models.label_names), key="live-timeline")
+    elif not history:
+        st.info("Press START to stream your camera; the emotion timeline and the results appear here.")
+    if history:
+        st.download_button(
+            "Download this session's results (CSV)",
+            data=lambda: records_to_csv(list(history), models.label_names, with_keypoints=keypoints_on),
+            file_name="live_session.csv", mime="text/csv", key="live-csv")
+        if not playing and st.button("Clear the session"):
+            history.clear()
+            annotator.reset()
+            st.rerun()
+
+
+live_results()

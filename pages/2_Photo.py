@@ -1,0 +1,106 @@
+"""Photo: upload photos (or take one, or try a sample) and see each face's emotion, keypoints and saliency.
+
+Photos are decoded in memory (``fer_core.photo`` / ``fer_core.imageio``: size limits,
+EXIF rotation) and never written to disk. TensorFlow is loaded only for Grad-CAM.
+"""
+
+import json
+
+import streamlit as st
+
+from fer_core.errors import FerStudioError
+from fer_core.photo import (MAX_UPLOAD_MB, SAMPLE_NAME, UPLOAD_TYPES, analyse_photo, download_name,
+                            probability_figure, sample_photo)
+from fer_core.pipeline import FacePipeline
+from fer_core.saliency import explain_face, keras_model_of, overlay_heatmap
+from fer_core.studio import cached_detector, cached_face_models
+
+
+@st.cache_resource(show_spinner="Loading the Keras model for Grad-CAM (TensorFlow)...")
+def grad_cam_model(_classifier, source):
+    return keras_model_of(_classifier)
+
+
+st.title("Photo")
+st.caption(f"Upload photos (up to {MAX_UPLOAD_MB} MB each), take one with your camera, or try a sample. "
+           "Photos are analysed in memory and never stored.")
+
+models = cached_face_models()
+if models.emotion is None:
+    st.warning(models.notes["emotion"] + " Until then faces are boxed without an emotion.")
+
+with st.sidebar:
+    st.subheader("Photo settings")
+    detector_name = st.selectbox("Face detector", ["haar", "mtcnn", "none"],
+                                 help="haar: fast (OpenCV). mtcnn: more robust, loads TensorFlow. "
+                                      "none: the whole photo is one face (for face crops).")
+    keypoints_on = st.toggle("Keypoints", value=True, disabled=models.keypoints is None,
+                             help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))
+    saliency_on = st.toggle("Saliency map", value=False, disabled=models.emotion is None,
+                            help="Which part of each face drove its top emotion.")
+    saliency_method = st.radio("Saliency method", ["occlusion", "grad-cam"], disabled=not saliency_on,
+                               help="occlusion: hides patches of the face in turn (fast, any model). "
+                                    "grad-cam: the last conv layer's gradients (needs the .keras model; "
+                                    "loads TensorFlow).")
+
+uploads = st.file_uploader("Photos", type=list(UPLOAD_TYPES), accept_multiple_files=True)
+camera_col, sample_col = st.columns(2)
+use_camera = camera_col.toggle("Use my camera")
+if sample_col.button("Try a sample (astronaut)"):
+    st.session_state.photo_sample = True
+shot = st.camera_input("Take a photo") if use_camera else None
+
+photos = [(upload.name, upload) for upload in uploads or []]
+if shot is not None:
+    photos.append(("camera.jpg", shot))
+if st.session_state.get("photo_sample"):
+    photos.append((SAMPLE_NAME, sample_photo()))
+if not photos:
+    st.info("Upload a photo, take one, or press **Try a sample** to see the analysis.")
+    st.stop()
+
+with st.spinner(f"Loading the {detector_name} detector..."):
+    detector = cached_detector(detector_name)
+pipeline = FacePipeline(detector, models.emotion, models.keypoints if keypoints_on else None)
+
+for number, (name, source) in enumerate(photos):
+    st.divider()
+    try:
+        analysis = analyse_photo(name, source, pipeline, draw_keypoints=keypoints_on)
+    except FerStudioError as error:
+        st.error(f"Cannot use this photo: {error}")
+        continue
+    st.subheader(name)
+    image_col, faces_col = st.columns([3, 2])
+    height, width = analysis.image.shape[:2]
+    image_col.image(analysis.annotated, channels="BGR",
+                    caption=f"{width}x{height}, {len(analysis.results)} face(s), "
+                            f"{1000 * analysis.timings.get('total', 0):.0f} ms")
+    png, data = image_col.columns(2)
+    png.download_button("Annotated image (PNG)", analysis.png_bytes(), download_name(name, "_annotated.png"),
+                        mime="image/png", key=f"png-{number}")
+    data.download_button("Results (JSON)", json.dumps(analysis.to_json(), indent=2),
+                         download_name(name, "_faces.json"), mime="application/json", key=f"json-{number}")
+    with faces_col:
+        if not analysis.results:
+            st.info("No face found. Try another detector in the sidebar, or a photo with a frontal face.")
+        for index, result in enumerate(analysis.results):
+            if result.probabilities:
+                st.plotly_chart(probability_figure(result, f"Face {index + 1}: {result.label} "
+                                                           f"{100 * result.score:.0f}%"),
+                                key=f"probs-{number}-{index}")
+            else:
+                st.write(f"Face {index + 1} at {result.box}")
+            if saliency_on and models.emotion is not None:
+                try:
+                    keras_model = None
+                    if saliency_method == "grad-cam":
+                        keras_model = grad_cam_model(models.emotion, str(models.emotion.source))
+                    saliency = explain_face(models.emotion, analysis.image, result.box, saliency_method,
+                                            keras_model=keras_model)
+                except FerStudioError as error:
+                    st.error(f"No saliency map: {error}")
+                    continue
+                st.image(overlay_heatmap(saliency.crop, saliency.crop_map, size=192), channels="BGR",
+                         caption=f"{saliency.method}: where face {index + 1} looks '{saliency.label}' "
+                                 "(red: most)")
