@@ -8,7 +8,7 @@ PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 export FER_DATA_DIR ?= data
 
-.PHONY: run test test-all install install-dev clean
+.PHONY: run test test-all install install-dev browser clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,16 @@ run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
-test: $(VENV)/.installed-dev
+# The real-browser tests use Debian's Chromium (never `playwright install`): installed here when
+# missing and running as root; otherwise those tests are skipped with the reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+				|| echo "chromium could not be installed: the browser tests will be skipped"; \
+		else echo "no chromium and not root: the browser tests will be skipped"; fi; }
+
+test: $(VENV)/.installed-dev browser
 	$(PY) -m pytest -q
 
 clean:

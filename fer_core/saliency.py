@@ -209,7 +209,7 @@ def occlusion_saliency(predict_crops, crop, class_index, patch=None, stride=None
         crop: uint8 (S, S), the model's input crop.
         class_index: the class explained.
         patch: patch side (default S/6, at least 3).
-        stride: step (default patch/2).
+        stride: step (default patch/4: overlapping patches give a smooth map).
 
     Returns:
         float32 (S, S) in 0..1.
@@ -217,7 +217,7 @@ def occlusion_saliency(predict_crops, crop, class_index, patch=None, stride=None
     crop = np.asarray(crop, np.uint8)
     size = crop.shape[0]
     patch = patch or max(3, size // 6)
-    stride = stride or max(1, patch // 2)
+    stride = stride or max(1, patch // 4)
     batch, corners = occlusion_batch(crop, patch, stride, fill=int(round(float(crop.mean()))))
     probabilities = np.asarray(predict_crops(np.concatenate([crop[None], batch])), np.float32)
     raw = occlusion_map(probabilities[0, class_index], probabilities[1:, class_index], corners, size, patch)
