@@ -57,7 +57,7 @@ def cmd_train(args):
                  if k in {f.name for f in dataclasses.fields(TrainConfig)} and v is not None}
     config = TrainConfig.from_dict(overrides)
     run_dir = args.run_dir or f"runs/{args.model}-{args.data.replace(':', '_').replace('/', '_')}"
-    metrics = train(config, run_dir, resume=args.resume)
+    metrics = train(config, run_dir, resume=args.resume, finish_now=args.finish_now)
     headline = {k: metrics[k] for k in ("accuracy", "macro_f1", "rmse", "nme_interocular", "n") if k in metrics}
     print(json.dumps({"run_dir": str(run_dir), **headline}))
     return 0
@@ -109,6 +109,8 @@ def build_parser():
     p.add_argument("--epochs", type=int, help="epochs (default 30)")
     p.add_argument("--run-dir", help="run record folder (default runs/MODEL-DATA)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last finished epoch")
+    p.add_argument("--finish-now", action="store_true",
+                   help="with --resume: train no further, evaluate the best model so far on the test split")
     p.add_argument("--batch-size", type=int, help="batch size (default 64)")
     p.add_argument("--learning-rate", type=float, help="peak learning rate (default 1e-3)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], help="optimizer (default adam)")

@@ -35,6 +35,14 @@ def train_command(config, run_dir):
     return " ".join(parts)
 
 
+def _planned(config, metrics):
+    run, planned = metrics.get("epochs_run"), config.get("epochs")
+    if run is None or planned is None or run >= planned or metrics.get("stopped_early"):
+        return ""
+    return (f"; a snapshot: {run} of the {planned} planned epochs were trained, and "
+            f"`--resume` continues the run")
+
+
 def _curve_rows(history, count=12):
     """About ``count`` evenly spaced history rows, always ending with the last one."""
     rows = history[:: max(1, len(history) // count)]
@@ -89,7 +97,8 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
            f"input {info.get('input_size')}x{info.get('input_size')} grayscale, trained on `{data}`.", "",
            "## Data and split", "",
            f"Trained on the train split of `{data}`, model selected on its validation split "
-           f"(best epoch {metrics.get('best_epoch')} of {metrics.get('epochs_run')}), reported once on "
+           f"(best epoch {metrics.get('best_epoch')} of {metrics.get('epochs_run')}"
+           f"{_planned(config, metrics)}), reported once on "
            f"`{split}` ({metrics['n']} samples).", "",
            "## How it was trained", "", "```bash", f"FER_DATA_DIR=../shared/data {train_command(config, run_dir)}",
            "```", "", "## Results", ""]

@@ -212,7 +212,7 @@ def _write_history(run_dir, history):
     write_csv_atomic(run_dir / "history.csv", pd.DataFrame(history))
 
 
-def train(config, run_dir, resume=False, verbose=None):
+def train(config, run_dir, resume=False, verbose=None, finish_now=False):
     """Trains a zoo model and writes its run record.
 
     Arguments:
@@ -221,6 +221,8 @@ def train(config, run_dir, resume=False, verbose=None):
         resume: continue the run in ``run_dir`` from its last finished epoch
             (its saved config is used; ``config.epochs`` may extend it).
         verbose: Keras verbosity (default: a progress bar on a terminal, a line per epoch otherwise).
+        finish_now: with ``resume``, train no further: evaluate the best model so far and write
+            metrics.json and predictions.csv (a later resume trains on and rewrites them).
 
     Returns:
         the test-split metrics (dict).
@@ -240,6 +242,8 @@ def train(config, run_dir, resume=False, verbose=None):
             raise RunError(f"{run_dir}: nothing to resume (no config.json); start it without --resume")
         epochs = config.epochs if config.epochs and config.epochs > saved.get("epochs", 0) else saved["epochs"]
         config = TrainConfig.from_dict({**saved, "epochs": epochs})
+    elif finish_now:
+        raise RunError("--finish-now needs --resume (it finishes an existing run)")
     elif state is not None or (run_dir / "metrics.json").exists():
         raise RunError(f"{run_dir} already holds a run; use --resume or another --run-dir")
     task = model_task(config.model)
@@ -280,7 +284,7 @@ def train(config, run_dir, resume=False, verbose=None):
         callbacks.append(_early_stopping(run_dir, state, monitor=monitor, mode=mode, patience=config.patience))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    if state["epoch"] < config.epochs and not state.get("stopped_early"):
+    if state["epoch"] < config.epochs and not state.get("stopped_early") and not finish_now:
         model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
                   callbacks=callbacks, verbose=verbose,
                   class_weight=_class_weights(train_set) if config.class_weights and task != KEYPOINTS else None)
@@ -327,6 +331,7 @@ def finish_run(run_dir, test_set):
     state = read_json(run_dir / "state.json") or {}
     metrics["best_epoch"] = state.get("best_epoch")
     metrics["epochs_run"] = state.get("epoch")
+    metrics["stopped_early"] = state.get("stopped_early")
     write_json_atomic(run_dir / "metrics.json", metrics)
     frame = pd.DataFrame({"id": test_set.ids})
     if test_set.task == KEYPOINTS:

@@ -90,6 +90,16 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path, data_root):
     assert [p.name for p in checkpoints] == ["epoch-0004.keras"]
 
 
+def test_finish_now_evaluates_an_unfinished_run_without_training(tmp_path, data_root):
+    config = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64, patience=0)
+    train(config, tmp_path / "run", verbose=0)
+    (tmp_path / "run" / "metrics.json").unlink()
+    longer = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=5)
+    metrics = train(longer, tmp_path / "run", resume=True, finish_now=True, verbose=0)
+    assert metrics["epochs_run"] == 1 and _epochs(tmp_path / "run") == [1]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 5
+
+
 def test_mirrored_strategy_trains(tmp_path, data_root):
     config = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64, strategy="mirrored")
     assert train(config, tmp_path / "run", verbose=0)["n"] == 64
