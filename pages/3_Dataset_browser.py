@@ -90,7 +90,7 @@ def show_grid(dataset, positions):
     page = st.columns([1, 3])[0].number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1,
                                               key="grid_page") - 1
     sheet, cells = sprite_page(dataset, positions, page=page, per_page=per_page, columns=10, cell=72)
-    st.image(sheet, caption=f"{len(cells)} of {len(positions)} faces, page {page + 1} of {pages}")
+    st.image(sheet, output_format="PNG", caption=f"{len(cells)} of {len(positions)} faces, page {page + 1} of {pages}")
     if not cells:
         return
     labels = [f"{c['cell'] + 1}: {c['id']} ({c['label']})" for c in cells]
@@ -128,7 +128,7 @@ def show_embedding(name, split, dataset):
     a, b, c = st.columns(3)
     model_label = a.selectbox("Model (its `features` layer)", list(choices), key="embed_model")
     method = b.radio("Projection", projection_methods(), horizontal=True, key="embed_method")
-    limit = c.select_slider("Samples", [100, 250, 500, 1000, 2000], value=500, key="embed_limit")
+    limit = c.select_slider("Samples", [100, 250, 500, 1000, 2000], value=250, key="embed_limit")
     path = choices[model_label]
     try:
         result = cached_embedding(name, split, str(path), path.stat().st_mtime, limit, method)

@@ -96,7 +96,7 @@ def show_mistakes(record):
     sheet, _ = captioned_grid(dataset.images[where[found]],
                               [f"{p[:5]} {c:.2f}" for p, c in zip(mistakes["predicted"][found], mistakes["confidence"][found])],
                               [colors.get(p, "#7f7f7f") for p in mistakes["predicted"][found]], columns=10, cell=84)
-    st.image(sheet, caption="bar: predicted label and confidence; the true label is in the table below")
+    st.image(sheet, output_format="PNG", caption="bar: predicted label and confidence; the true label is in the table below")
     st.dataframe(mistakes[["id", "label", "predicted", "confidence"]], hide_index=True, key="mistakes_table")
 
 
@@ -128,16 +128,18 @@ def new_run_form():
         return
     with st.form("new_run"):
         a, b = st.columns(2)
-        model = a.selectbox("Model", zoo_models(), index=zoo_models().index("mini_xception"))
-        data = b.selectbox("Dataset", list(found))
+        model = a.selectbox("Model", zoo_models(), index=zoo_models().index("mini_xception"), key="new_model")
+        data = b.selectbox("Dataset", list(found), key="new_data")
         c, d, e = st.columns(3)
-        epochs = c.number_input("Epochs", 1, 500, 3)
-        limit = d.number_input("Samples per split (0 = all)", 0, 1_000_000, 256, step=64)
-        batch_size = e.number_input("Batch size", 8, 1024, 64, step=8)
-        name = st.text_input("Run name (folder under runs/)", value=f"{model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}")
+        epochs = c.number_input("Epochs", 1, 500, 3, key="new_epochs")
+        limit = d.number_input("Samples per split (0 = all)", 0, 1_000_000, 256, step=64, key="new_limit")
+        batch_size = e.number_input("Batch size", 8, 1024, 64, step=8, key="new_batch_size")
+        name = st.text_input("Run name (folder under runs/)", placeholder="MODEL-DATASET-DATE-TIME when left empty",
+                             key="new_name")
         submitted = st.form_submit_button("Start training")
     if not submitted:
         return
+    name = name.strip() or f"{model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
         run_dir = jobs.new_run_dir(name)
     except ValueError as exc:
