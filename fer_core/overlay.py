@@ -23,6 +23,12 @@ def label_color(label):
     return tuple(int(60 + (seed * k) % 196) for k in (7, 13, 29))
 
 
+def text_color(background):
+    """Black or white, whichever reads better on a BGR background (by its luminance)."""
+    b, g, r = background
+    return (0, 0, 0) if 0.114 * b + 0.587 * g + 0.299 * r > 140 else (255, 255, 255)
+
+
 def caption(result):
     """The text shown above a face, e.g. "happy 87%" (empty without a label)."""
     if result.label is None:
@@ -53,7 +59,7 @@ def draw_face(image, result, thickness=None):
         top = y - th - baseline - 2 if y - th - baseline - 2 >= 0 else y + h
         cv2.rectangle(image, (x, top), (x + tw + 4, top + th + baseline + 2), color, cv2.FILLED)
         cv2.putText(image, text, (x + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (0, 0, 0), thickness, cv2.LINE_AA)
+                    text_color(color), thickness, cv2.LINE_AA)
     if result.keypoints is not None:
         radius = max(1, round(w / 60))
         for px, py in np.asarray(result.keypoints):

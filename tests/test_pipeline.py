@@ -187,3 +187,13 @@ def test_overlay_edge_cases():
     assert annotated.shape == (20, 20, 3) and annotated.any()
     assert caption(FaceResult(box=(0, 0, 1, 1))) == ""
     assert label_color("odd") == label_color("odd")
+
+
+def test_caption_text_contrasts_with_its_label_colour():
+    from fer_core.overlay import EMOTION_COLORS, text_color
+
+    assert text_color((255, 255, 255)) == (0, 0, 0) and text_color((0, 0, 0)) == (255, 255, 255)
+    for color in EMOTION_COLORS.values():
+        luminance = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
+        text_luminance = 0.0 if text_color(color) == (0, 0, 0) else 255.0
+        assert abs(luminance - text_luminance) > 100
