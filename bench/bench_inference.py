@@ -10,6 +10,10 @@ median over ``--repeat`` runs after a warm-up; ours and ``fer``'s take turns in
 blocks on the same frames in the same process, so they share the machine's
 conditions. Compare ratios, not absolute figures, across machines.
 
+A last block times a 30-frame clip of a moving face, mean per frame, with full
+Haar detection on every frame and with the tracking detector (full detection
+every 10 frames, a search around the previous face in between).
+
 Models: assets/models/emotion.keras and keypoints.keras (their .tflite files)
 when present; otherwise untrained ``mini_xception`` / ``keypoint_cnn`` from
 ``fer_core.models`` are exported to a temporary folder (speed does not depend
@@ -42,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fer_core.config import cache_dir  # noqa: E402
-from fer_core.detection import HaarFaceDetector  # noqa: E402
+from fer_core.detection import HaarFaceDetector, TrackingFaceDetector  # noqa: E402
 from fer_core.pipeline import FacePipeline  # noqa: E402
 from fer_core.runtime import (EmotionClassifier, KeypointRegressor, default_model_path,  # noqa: E402
                               shipped_model_exists)
@@ -69,6 +73,15 @@ def make_frames():
     for x in (20, 240, 460):
         three[150:310, x:x + 160] = face
     return {"1 face": one, "3 faces": three}
+
+
+def moving_face_clip(frame, count=30, step=4):
+    """Frames of a face drifting right and back by ``step`` pixels a frame (a video clip)."""
+    clip = []
+    for t in range(count):
+        dx = step * (t if t < count // 2 else count - t)
+        clip.append(np.roll(frame, dx - step * count // 4, axis=1))
+    return clip
 
 
 # ---------------------------------------------------------------- models
@@ -233,6 +246,26 @@ def main(argv=None):
             print(f"  {name:<38} {ms:7.2f} ({faces[name]}){ratio}")
         print("  stages of the first (default) pipeline: "
               + ", ".join(f"{stage} {ms:.2f}" for stage, ms in stages.items()))
+
+    # Video: a moving face, frame after frame; mean per frame over the whole clip, so the
+    # periodic full detections of the tracking detector are counted.
+    clip = moving_face_clip(frames["1 face"])
+    video = {"ours: Haar@320 every frame + emotion + keypoints":
+             FacePipeline(HaarFaceDetector(working_size=320), emotion, keypoints),
+             "ours: Haar tracking (full every 10) + emotion + keypoints":
+             FacePipeline(TrackingFaceDetector(redetect_every=10, working_size=320), emotion, keypoints)}
+    calls = {name: (lambda p=pipeline: [p(f) for f in clip]) for name, pipeline in video.items()}
+    if fer is not None:
+        calls["fer: Haar + emotion (TFLite)"] = lambda: [fer.detect_emotions(f) for f in clip]
+    per_clip = time_calls(calls, max(5, args.repeat // 5), warmup=1)
+    per_frame = {name: ms / len(clip) for name, ms in per_clip.items()}
+    results["video_ms_per_frame"] = per_frame
+    print(f"\nvideo, {len(clip)} frames of 640x480 with one moving face: mean ms per frame")
+    for name, ms in per_frame.items():
+        ratio = ""
+        if fer is not None and not name.startswith("fer"):
+            ratio = f"   fer is {per_frame['fer: Haar + emotion (TFLite)'] / ms:.1f}x slower"
+        print(f"  {name:<58} {ms:7.2f}{ratio}")
 
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -9,6 +9,8 @@ live video.
 Detectors:
     - ``HaarFaceDetector`` ("haar"): OpenCV's frontal-face Haar cascade (default;
       fast, no TensorFlow).
+    - ``TrackingFaceDetector`` ("haar-track"): Haar for video, searching between full
+      detections only around the previous frame's faces (one instance per stream).
     - ``MTCNNFaceDetector`` ("mtcnn"): the ``mtcnn`` package (TensorFlow, imported
       on first use); slower, also gives five landmarks per face.
     - ``WholeImageDetector`` ("none"): the whole image is one face, for images
@@ -23,7 +25,7 @@ import numpy as np
 
 from fer_core.errors import ImageError
 
-DETECTORS = ("haar", "mtcnn", "none")
+DETECTORS = ("haar", "haar-track", "mtcnn", "none")
 
 # Smallest face searched for, as a fraction of the frame's longest side
 # (60 pixels in a 640-pixel-wide frame).
@@ -184,6 +186,78 @@ class HaarFaceDetector:
         return sorted(detections, key=lambda d: -d.box[2] * d.box[3])
 
 
+class TrackingFaceDetector:
+    """Detect-then-track for video: full detection every few frames, and in between a
+    search only around the faces of the previous frame.
+
+    Between full detections each known face is looked for with the same Haar
+    cascade inside its previous box grown by ``roi_margin`` on each side, scaled
+    so the face is about ``roi_face_size`` pixels and searched only at sizes
+    near its previous one: a few hundred pixels instead of a whole frame.
+    A face not found again triggers a full detection on the same frame, so a
+    face is never lost for more than that frame; new faces appear at the next
+    full detection (every ``redetect_every`` frames).
+
+    Arguments:
+        redetect_every: frames between full detections.
+        roi_margin: fraction of the box side added around it for the search.
+        roi_face_size: side, in pixels, the previous face is scaled to.
+        **haar_options: options of the HaarFaceDetector used for full detections.
+
+    One instance follows one video stream (it keeps state); not for sharing.
+    """
+
+    name = "haar-track"
+
+    def __init__(self, redetect_every=10, roi_margin=0.5, roi_face_size=48, **haar_options):
+        self.full = HaarFaceDetector(**haar_options)
+        self.redetect_every = redetect_every
+        self.roi_margin = roi_margin
+        self.roi_face_size = roi_face_size
+        self.full_detections = 0
+        self.reset()
+
+    def reset(self):
+        """Forgets the faces followed (e.g. at a new video)."""
+        self._boxes, self._since_full = [], 0
+
+    def _find_near(self, gray, box):
+        height, width = gray.shape
+        x, y, w, h = box
+        side = max(w, h)
+        pad = self.roi_margin * side
+        x0, y0 = int(max(0, x - pad)), int(max(0, y - pad))
+        x1, y1 = int(min(width, x + w + pad)), int(min(height, y + h + pad))
+        scale = min(1.0, self.roi_face_size / float(side))
+        roi = resize_for_detection(gray[y0:y1, x0:x1], scale)
+        low, high = int(0.7 * side * scale), int(1.4 * side * scale) + 1
+        if min(roi.shape) < max(HAAR_WINDOW, low):
+            return None
+        found = self.full._cascade().detectMultiScale(
+            roi, scaleFactor=1.1, minNeighbors=self.full.min_neighbors,
+            minSize=(max(HAAR_WINDOW, low),) * 2, maxSize=(high, high))
+        if len(found) == 0:
+            return None
+        bx, by, bw, bh = max(found, key=lambda b: b[2] * b[3])
+        return (int(round(x0 + bx / scale)), int(round(y0 + by / scale)),
+                int(round(bw / scale)), int(round(bh / scale)))
+
+    def detect(self, image_bgr):
+        """Finds faces in the next frame of the stream; see ``HaarFaceDetector.detect``."""
+        image = check_frame(image_bgr)
+        self._since_full += 1
+        if self._boxes and self._since_full < self.redetect_every:
+            gray = image if image.ndim == 2 else cv2.cvtColor(to_bgr(image), cv2.COLOR_BGR2GRAY)
+            boxes = [self._find_near(gray, box) for box in self._boxes]
+            if all(box is not None for box in boxes):
+                self._boxes = boxes
+                return [Detection(box) for box in boxes]
+        detections = self.full.detect(image)
+        self.full_detections += 1
+        self._boxes, self._since_full = [d.box for d in detections], 0
+        return detections
+
+
 class MTCNNFaceDetector:
     """The ``mtcnn`` package's detector (TensorFlow; imported on first use).
 
@@ -267,6 +341,8 @@ def make_detector(name="haar", **options):
     """
     if name == "haar":
         return HaarFaceDetector(**options)
+    if name == "haar-track":
+        return TrackingFaceDetector(**options)
     if name == "mtcnn":
         return MTCNNFaceDetector(**options)
     if name == "none":
@@ -275,9 +351,12 @@ def make_detector(name="haar", **options):
 
 
 def get_detector(detector="haar"):
-    """Returns ``detector`` itself, or a shared default instance for a detector name."""
+    """Returns ``detector`` itself, or a shared default instance for a detector name
+    (a new one for "haar-track", which follows a single stream)."""
     if not isinstance(detector, str):
         return detector
+    if detector == "haar-track":
+        return make_detector(detector)
     with _DEFAULT_LOCK:
         if detector not in _DEFAULT_DETECTORS:
             _DEFAULT_DETECTORS[detector] = make_detector(detector)

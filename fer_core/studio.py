@@ -140,3 +140,9 @@ def cached_face_models():
 def cached_detector(name):
     """``make_detector(name)``, once per server process (detectors are thread-safe)."""
     return make_detector(name)
+
+
+def detector_for_stream(name):
+    """The detector for one video stream: a new tracking detector (it follows one stream),
+    or the shared instance of a stateless one."""
+    return make_detector(name) if name == "haar-track" else cached_detector(name)

@@ -14,7 +14,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from fer_core.live import (LOOPBACK_ICE_ENV, RECORD_PATH_ENV, LiveAnnotator, emotion_timeline_figure, ice_servers,
                            patch_aioice_for_loopback, records_to_csv, rtc_configuration)
 from fer_core.pipeline import FacePipeline
-from fer_core.studio import cached_detector, cached_face_models
+from fer_core.studio import cached_face_models, detector_for_stream
 
 SMOOTHING_FRAMES = 5
 HISTORY_FRAMES = 30 * 60 * 10  # the session kept for the CSV: 10 minutes at 30 fps
@@ -40,8 +40,10 @@ if models.emotion is None:
 
 with st.sidebar:
     st.subheader("Live settings")
-    detector_name = st.selectbox("Face detector", ["haar", "mtcnn"],
-                                 help="haar: fast (OpenCV). mtcnn: slower, more robust; loads TensorFlow.")
+    detector_name = st.selectbox(
+        "Face detector", ["haar-track", "haar", "mtcnn"],
+        help="haar-track: OpenCV Haar every 10 frames, in between a search around the last faces (fastest). "
+             "haar: full Haar detection on every frame. mtcnn: slower, more robust; loads TensorFlow.")
     smoothing = st.toggle("Smooth labels over frames", value=True,
                           help=f"Averages each tracked face's probabilities over {SMOOTHING_FRAMES} frames.")
     keypoints_on = st.toggle("Keypoints", value=False, disabled=models.keypoints is None,
@@ -59,7 +61,7 @@ if "live_annotator" not in st.session_state:
 annotator = st.session_state.live_annotator
 if st.session_state.get("live_settings") != settings or annotator.pipeline is None:
     with st.spinner(f"Loading the {detector_name} detector..."):
-        detector = cached_detector(detector_name)
+        detector = detector_for_stream(detector_name)
     annotator.configure(pipeline=FacePipeline(
         detector, models.emotion, models.keypoints if keypoints_on else None,
         smoothing=SMOOTHING_FRAMES if smoothing else 0))

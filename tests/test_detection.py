@@ -127,3 +127,19 @@ def test_mtcnn_finds_the_face_and_landmarks(astronaut):
     assert x < left_eye[0] < right_eye[0] < x + w  # mtcnn names the eyes as seen in the image
     assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1]) < y + h
     assert detect_faces(astronaut, detector) == [face.box]
+
+
+def test_tracking_detector_follows_a_moving_face_with_few_full_detections():
+    from fer_core.detection import HaarFaceDetector, TrackingFaceDetector
+
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[:, 80:560] = cv2.resize(astronaut_bgr(), (480, 480))
+    full, tracker = HaarFaceDetector(), TrackingFaceDetector(redetect_every=10)
+    for t in range(20):
+        moved = np.roll(frame, 4 * t, axis=1)
+        reference = full.detect(moved)[0].box
+        tracked = tracker.detect(moved)
+        assert len(tracked) == 1 and box_iou(tracked[0].box, reference) > 0.7
+    assert tracker.full_detections == 2
+    blank = np.full((480, 640, 3), 90, np.uint8)
+    assert tracker.detect(blank) == [] and tracker.full_detections == 3, "a lost face triggers a full detection"
