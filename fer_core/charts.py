@@ -42,7 +42,7 @@ def curves_figure(history, metric, title=None):
         if column in history.columns:
             figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name=name,
                                         line=dict(dash=dash)))
-    figure.update_layout(title=title or metric, xaxis_title="epoch", yaxis_title=metric, height=340,
+    figure.update_layout(title=title or metric, xaxis=dict(title="epoch", tickformat="d"), yaxis_title=metric, height=340,
                          margin=dict(t=50, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.25))
     return figure
 
@@ -55,7 +55,8 @@ def overlaid_curves_figure(curves, metric, split="val"):
     chosen = curves[(curves["metric"] == metric) & (curves["split"] == split)]
     for run, part in chosen.groupby("run", sort=False):
         figure.add_trace(go.Scatter(x=part["epoch"], y=part["value"], mode="lines+markers", name=run))
-    figure.update_layout(title=f"{split} {metric}", xaxis_title="epoch", yaxis_title=metric, height=380,
+    figure.update_layout(title=f"{split} {metric}", xaxis=dict(title="epoch", tickformat="d"), yaxis_title=metric,
+                         height=380,
                          margin=dict(t=50, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.3))
     return figure
 
@@ -123,7 +124,7 @@ def embedding_figure(coords, labels_text, label_names, thumbnails, hover_text, d
             customdata=[[thumbnails[i], int(i)] for i in where],
             hovertext=[hover_text[i] for i in where],
             hovertemplate="%{hovertext}<extra></extra>"))
-    figure.update_layout(title=title, height=560, plot_bgcolor="#1b1b1f", paper_bgcolor="#ffffff",
+    figure.update_layout(title=title, height=560, plot_bgcolor="#1b1b1f", paper_bgcolor="#ffffff", dragmode="lasso",
                          xaxis=dict(showgrid=False, zeroline=False), yaxis=dict(showgrid=False, zeroline=False),
                          margin=dict(t=50, b=30, l=30, r=10), legend=dict(itemsizing="constant"))
     return figure

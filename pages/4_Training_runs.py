@@ -94,9 +94,10 @@ def show_mistakes(record):
     found = where >= 0
     colors = label_colors(record.label_names)
     sheet, _ = captioned_grid(dataset.images[where[found]],
-                              [f"{p[:5]} {c:.2f}" for p, c in zip(mistakes["predicted"][found], mistakes["confidence"][found])],
+                              [f"{t[:3]}>{p[:3]} {c:.2f}" for t, p, c in
+                               zip(mistakes["label"][found], mistakes["predicted"][found], mistakes["confidence"][found])],
                               [colors.get(p, "#7f7f7f") for p in mistakes["predicted"][found]], columns=10, cell=84)
-    st.image(sheet, output_format="PNG", caption="bar: predicted label and confidence; the true label is in the table below")
+    st.image(sheet, output_format="PNG", caption="true>predicted label and the model's confidence; bar in the predicted label's colour")
     st.dataframe(mistakes[["id", "label", "predicted", "confidence"]], hide_index=True, key="mistakes_table")
 
 

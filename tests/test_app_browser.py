@@ -115,3 +115,45 @@ def test_page_renders_without_exception(server, path, heading, shot):
     wait_for_script(page)
     page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0, f"exception shown on {shot}"
+
+
+def choose(page, label, option):
+    """Picks an option of the Streamlit selectbox with this label."""
+    page.get_by_test_id("stSelectbox").filter(has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_for_script(page)
+
+
+def test_finished_run_and_embedding_views(server):
+    page = server["page"]
+    page.goto(f"{server['url']}/Training_runs")
+    page.get_by_role("heading", name="Training runs").first.wait_for(timeout=90_000)
+    wait_for_script(page)
+    choose(page, "Run", "runs/mx-sample")
+    page.get_by_text("Most confident mistakes").first.wait_for(timeout=90_000)
+    page.screenshot(path=str(SCREENSHOTS / "training_run_finished.png"), full_page=True)
+    assert page.locator(".js-plotly-plot").count() >= 4
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+    page.goto(f"{server['url']}/Dataset_browser")
+    page.get_by_role("heading", name="Dataset browser").first.wait_for(timeout=90_000)
+    wait_for_script(page)
+    choose(page, "Dataset", "fer2013-sample")
+    page.get_by_role("tab", name="Embedding").click()
+    page.get_by_text("Compute an embedding").click()
+    page.get_by_text("Download the TensorBoard Projector bundle").wait_for(timeout=120_000)
+    wait_for_script(page)
+    page.screenshot(path=str(SCREENSHOTS / "dataset_embedding.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    # Lasso most of the plot: the selected faces and the first one's details appear.
+    box = page.locator(".js-plotly-plot .nsewdrag >> visible=true").first.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + 0.05 * w, y0 + 0.05 * h)
+    page.mouse.down()
+    for fx, fy in ((0.95, 0.05), (0.95, 0.95), (0.05, 0.95), (0.05, 0.06)):
+        page.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
+    page.mouse.up()
+    page.get_by_text("selected faces").wait_for(timeout=60_000)
+    wait_for_script(page)
+    page.screenshot(path=str(SCREENSHOTS / "dataset_embedding_selection.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
