@@ -87,3 +87,23 @@ def test_a_fer2013_model_is_evaluated_on_ferplus_labels(tmp_path, data_root, cap
     assert len(mapped) == len(ferplus) - int((ferplus.labels == contempt).sum())
     happy = ferplus.labels == ferplus.label_names.index("happiness")
     assert (mapped.labels == 3).sum() == happy.sum()
+
+
+def test_ship_writes_model_files_and_a_card_from_a_run(tmp_path, data_root, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "mini_xception", "--data", "fer2013-sample", "--epochs", "1",
+                 "--limit", "64", "--run-dir", str(run)]) == 0
+    assert main(["ship", "--run", str(run), "--name", "emotion", "--out", str(tmp_path / "models"),
+                 "--eval-limit", "40"]) == 0
+    out = tmp_path / "models"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "emotion.keras", "emotion.md", "emotion.model_info.json", "emotion.tflite", "emotion_int8.tflite"]
+    info = json.loads((out / "emotion.model_info.json").read_text())
+    assert info["task"] == "classification" and info["run"] == str(run)
+    card = (out / "emotion.md").read_text()
+    recorded = json.loads((run / "metrics.json").read_text())
+    assert f"Accuracy **{100 * recorded['accuracy']:.2f}%**" in card
+    assert f"--run-dir {run}" in card and "LiteRT int8" in card
+    from fer_core.runtime import EmotionClassifier
+
+    assert EmotionClassifier.from_path(out / "emotion.keras").backend == "litert"
