@@ -1,8 +1,9 @@
 """FER Studio: the dashboard's entry point (``streamlit run app.py``).
 
 Navigation over the home page (below) and the numbered pages in ``pages/``.
-The home page only reads files (model cards, run records, the data folder): it
-imports neither TensorFlow nor plotly, so the app opens in about a second.
+The home page only reads files (model cards, run records, the data folder) and
+uses static tables (no dataframe widget, whose browser code loads lazily): it
+imports no TensorFlow, so the app opens in about a second on an idle machine.
 """
 
 from pathlib import Path
@@ -46,7 +47,7 @@ def home():
                  "test accuracy": m.get("accuracy"), "test RMSE (px)": m.get("rmse"),
                  "size": format_bytes(m["size_bytes"]),
                  "TFLite": format_bytes(m["tflite"].stat().st_size) if m["tflite"] else "—"} for m in models]
-        st.dataframe(rows, hide_index=True)
+        st.table(rows)
     else:
         st.info(no_models_message(models_dir()))
 
@@ -55,7 +56,7 @@ def home():
     found = find_datasets(root)
     if found:
         st.caption(f"Found under `FER_DATA_DIR` = `{root}`")
-        st.dataframe([{"dataset": name, "path": str(path)} for name, path in found.items()], hide_index=True)
+        st.table([{"dataset": name, "path": str(path)} for name, path in found.items()])
     else:
         st.warning(no_data_message(root))
 

@@ -42,7 +42,8 @@ def curves_figure(history, metric, title=None):
         if column in history.columns:
             figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name=name,
                                         line=dict(dash=dash)))
-    figure.update_layout(title=title or metric, xaxis=dict(title="epoch", tickformat="d"), yaxis_title=metric, height=340,
+    figure.update_layout(title=title or metric, xaxis=dict(title="epoch", tickformat="d"), yaxis_title=metric,
+                         height=340,
                          margin=dict(t=50, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.25))
     return figure
 

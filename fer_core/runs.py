@@ -111,8 +111,8 @@ class RunRecord:
 
     @property
     def label(self):
-        """A short label: the folder name and where it lives (assets/runs, runs, ...)."""
-        return f"{self.path.parent.name}/{self.path.name}"
+        """A short label: see ``run_label``."""
+        return run_label(self.path)
 
     @property
     def model_name(self):
@@ -214,6 +214,15 @@ class RunRecord:
         """{"accuracy", "macro_f1"} or {"rmse", "nme_interocular"} from the metrics ({} when absent)."""
         keys = ("rmse", "nme_interocular") if self.task == "keypoints" else ("accuracy", "macro_f1")
         return {k: self.metrics[k] for k in keys if self.metrics and self.metrics.get(k) is not None}
+
+
+def run_label(path):
+    """A run folder's short name: relative to the project (``assets/runs/x``, ``runs/y``), else ``parent/name``."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return f"{path.parent.name}/{path.name}"
 
 
 def _looks_like_run(folder):

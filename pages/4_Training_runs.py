@@ -3,14 +3,14 @@ mistakes, config and model summary; and a form that starts a new run in the back
 
 import time
 
-import numpy as np
 import streamlit as st
 
 from fer_core import jobs
 from fer_core.datasets import find_datasets, load_dataset
 from fer_core.errors import DatasetError
 from fer_core.runs import (
-    RunRecord, curve_names, find_runs, most_confident_mistakes, normalize_rows, per_class_table, progress, run_roots,
+    RunRecord, curve_names, find_runs, most_confident_mistakes, normalize_rows, per_class_table, progress, run_label,
+    run_roots,
 )
 from fer_core.ui import format_bytes, no_runs_message, zoo_models
 
@@ -91,13 +91,13 @@ def show_mistakes(record):
         st.dataframe(mistakes[["id", "label", "predicted", "confidence"]], hide_index=True)
         return
     where = indices_of_ids(dataset.ids, mistakes["id"])
-    found = where >= 0
+    shown = mistakes[where >= 0]
     colors = label_colors(record.label_names)
-    sheet, _ = captioned_grid(dataset.images[where[found]],
-                              [f"{t[:3]}>{p[:3]} {c:.2f}" for t, p, c in
-                               zip(mistakes["label"][found], mistakes["predicted"][found], mistakes["confidence"][found])],
-                              [colors.get(p, "#7f7f7f") for p in mistakes["predicted"][found]], columns=10, cell=84)
-    st.image(sheet, output_format="PNG", caption="true>predicted label and the model's confidence; bar in the predicted label's colour")
+    captions = [f"{t[:3]}>{p[:3]} {c:.2f}" for t, p, c in zip(shown["label"], shown["predicted"], shown["confidence"])]
+    sheet, _ = captioned_grid(dataset.images[where[where >= 0]], captions,
+                              [colors.get(p, "#7f7f7f") for p in shown["predicted"]], columns=10, cell=84)
+    st.image(sheet, output_format="PNG",
+             caption="true>predicted label and the model's confidence; bar in the predicted label's colour")
     st.dataframe(mistakes[["id", "label", "predicted", "confidence"]], hide_index=True, key="mistakes_table")
 
 
@@ -148,7 +148,7 @@ def new_run_form():
         return
     argv = jobs.train_command(model, data, run_dir, epochs=epochs, limit=limit, batch_size=batch_size)
     pid = jobs.start_training(argv, run_dir)
-    st.success(f"Started (process {pid}): `{jobs.command_text(argv)}`. Pick `{run_dir.parent.name}/{run_dir.name}` "
+    st.success(f"Started (process {pid}): `{jobs.command_text(argv)}`. Pick `{run_label(run_dir)}` "
                "above to follow it.")
 
 
@@ -159,7 +159,7 @@ with run_tab:
     if not paths:
         st.info(no_runs_message(run_roots()))
     else:
-        labels = [f"{p.parent.name}/{p.name}" for p in paths]
+        labels = [run_label(p) for p in paths]
         picked = st.selectbox("Run", range(len(paths)), format_func=lambda i: labels[i], key="run")
         show_run(RunRecord.load(paths[picked]))
 with new_tab:

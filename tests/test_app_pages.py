@@ -80,7 +80,7 @@ def test_home_lists_datasets_runs_and_pages(env, data_root):
 
     at = open_page()
     assert at.title[0].value == "FER Studio"
-    assert len(at.dataframe[0].value) == len(find_datasets(data_root)) >= 4
+    assert len(at.table[0].value) == len(find_datasets(data_root)) >= 4
     assert "No shipped model yet" in texts(at) and "3 run record(s)" in texts(at)
     links = [link.proto.label for link in at.get("page_link")]
     assert any(label.startswith("Dataset browser") for label in links)
@@ -102,7 +102,7 @@ def test_home_shows_shipped_models(empty_env, tmp_path):
     (models / "emotion.json").write_text(json.dumps({"dataset": "fer2013", "task": "classification",
                                                      "metrics": {"accuracy": 0.655}}))
     at = open_page()
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert table["model"].tolist() == ["emotion"] and table["test accuracy"].tolist() == [0.655]
     assert table["dataset"].tolist() == ["fer2013"] and table["size"].tolist() == ["2.0 KB"]
 
@@ -236,7 +236,8 @@ def test_runs_page_starts_a_training_run(env, monkeypatch, tmp_path):
     ok(at)
     argv, run_dir = started[0]
     assert run_dir == tmp_path / "runs" / "quick-run"
-    assert argv[1:] == ["-m", "fer_core", "train", "--model", "mini_xception", "--data", "fer2013-sample", "--epochs", "2",
+    assert argv[1:] == ["-m", "fer_core", "train", "--model", "mini_xception", "--data", "fer2013-sample",
+                        "--epochs", "2",
                         "--run-dir", str(run_dir), "--limit", "64", "--batch-size", "64"]
     assert "Started (process 4242)" in texts(at)
 

@@ -204,3 +204,23 @@ def test_start_training_runs_in_background(tmp_path):
         time.sleep(0.05)
     assert not jobs.job_running(RunRecord.load(run_dir))
     assert "hello from the job" in jobs.log_tail(run_dir)
+
+
+def test_keypoint_run_headline_and_comparison(tmp_path, two_runs):
+    record = RunRecord.load(write_run(
+        tmp_path / "kp", config={"model": "keypoint_cnn", "data": "keypoints", "epochs": 3},
+        info={"task": "keypoints", "params": 99}, state={"epoch": 3},
+        metrics={"rmse": 2.5, "nme_interocular": 0.07, "n": 10, "per_keypoint": {"nose_tip": 2.0}},
+        history="epoch,loss,rmse,val_loss,val_rmse\n1,9,3,8,2.9\n"))
+    assert record.task == "keypoints" and record.headline() == {"rmse": 2.5, "nme_interocular": 0.07}
+    assert record.confusion_matrix is None and record.label_names == ()
+    rows = drop_empty_columns(compare_runs([two_runs[0], record]))
+    assert [r["rmse"] for r in rows] == [None, 2.5] and [r["accuracy"] for r in rows] == [0.85, None]
+    assert set(curves_table([record])["metric"]) == {"loss", "rmse"}
+
+
+def test_run_labels(tmp_path):
+    from fer_core.runs import PROJECT_ROOT, run_label
+
+    assert run_label(tmp_path / "runs" / "x") == "runs/x"
+    assert run_label(PROJECT_ROOT / "assets" / "runs" / "y") == "assets/runs/y"
