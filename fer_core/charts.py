@@ -8,6 +8,12 @@ import numpy as np
 from .ui import UNLABELLED_COLOR, label_colors
 
 
+def epoch_axis(epochs):
+    """An x axis with whole-epoch ticks, about ten of them at most."""
+    last = int(max(list(epochs) or [1]))
+    return dict(title="epoch", dtick=max(1, -(-last // 10)), tickformat="d")
+
+
 def label_distribution_figure(counts, title="Samples per label"):
     """Bar chart of {label: count}, one colour per label."""
     import plotly.graph_objects as go
@@ -42,8 +48,7 @@ def curves_figure(history, metric, title=None):
         if column in history.columns:
             figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name=name,
                                         line=dict(dash=dash)))
-    figure.update_layout(title=title or metric, xaxis=dict(title="epoch", tickformat="d"), yaxis_title=metric,
-                         height=340,
+    figure.update_layout(title=title or metric, xaxis=epoch_axis(history["epoch"]), yaxis_title=metric, height=340,
                          margin=dict(t=50, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.25))
     return figure
 
@@ -56,7 +61,7 @@ def overlaid_curves_figure(curves, metric, split="val"):
     chosen = curves[(curves["metric"] == metric) & (curves["split"] == split)]
     for run, part in chosen.groupby("run", sort=False):
         figure.add_trace(go.Scatter(x=part["epoch"], y=part["value"], mode="lines+markers", name=run))
-    figure.update_layout(title=f"{split} {metric}", xaxis=dict(title="epoch", tickformat="d"), yaxis_title=metric,
+    figure.update_layout(title=f"{split} {metric}", xaxis=epoch_axis(chosen["epoch"]), yaxis_title=metric,
                          height=380,
                          margin=dict(t=50, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.3))
     return figure

@@ -93,10 +93,16 @@ def server(tmp_path_factory, trained_run_roots, browser):
 
 
 def wait_for_script(page):
-    """Waits until Streamlit has finished running the page's script, then a moment for charts to draw."""
+    """Waits until Streamlit has finished the page's script run and its charts and tables have drawn."""
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')", timeout=90_000)
-    page.wait_for_timeout(1500)
+        "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+        " return app && app.dataset.testScriptState === 'notRunning'; }", timeout=120_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+        ".filter(c => c.offsetParent !== null).every(c => c.querySelector('.main-svg'))"
+        " && [...document.querySelectorAll('[data-testid=\"stDataFrame\"]')]"
+        ".filter(d => d.offsetParent !== null).every(d => d.querySelector('canvas'))", timeout=60_000)
+    page.wait_for_timeout(1000)
 
 
 def test_home_page_opens_fast(server, capsys):
