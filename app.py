@@ -48,6 +48,10 @@ def home():
                  "size": format_bytes(m["size_bytes"]),
                  "TFLite": format_bytes(m["tflite"].stat().st_size) if m["tflite"] else "—"} for m in models]
         st.table(rows)
+        for model in models:
+            if model["card_markdown"] is not None:
+                with st.expander(f"Model card: {model['name']}"):
+                    st.markdown(model["card_markdown"].read_text(encoding="utf-8"))
     else:
         st.info(no_models_message(models_dir()))
 

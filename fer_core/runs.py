@@ -421,22 +421,24 @@ def shipped_models(folder=None):
         folder: where to look (default ``models_dir()``).
 
     Returns:
-        list of dicts: name, path, size_bytes, card (the JSON beside the model, {} when
-        absent), tflite (path of the .tflite companion or None), accuracy / rmse when the
-        card or its run record gives them.
+        list of dicts: name, path, size_bytes, card (the info JSON beside the model,
+        ``NAME.model_info.json`` as ``python -m fer_core ship`` writes it, or ``NAME.json``;
+        {} when absent), card_markdown (path of ``NAME.md`` or None), tflite (path of the
+        .tflite companion or None), accuracy / rmse when the card or its run record gives them.
     """
     folder = Path(folder) if folder is not None else models_dir()
     if not folder.is_dir():
         return []
     out = []
     for path in sorted(folder.glob("*.keras")):
-        card = _read_json(path.with_suffix(".json")) or {}
-        tflite = path.with_suffix(".tflite")
+        card = _read_json(path.with_name(f"{path.stem}.model_info.json")) or _read_json(path.with_suffix(".json")) or {}
+        tflite, markdown = path.with_suffix(".tflite"), path.with_suffix(".md")
         out.append({
             "name": path.stem,
             "path": path,
             "size_bytes": path.stat().st_size,
             "card": card,
+            "card_markdown": markdown if markdown.is_file() else None,
             "tflite": tflite if tflite.is_file() else None,
             **card_scores(card),
         })

@@ -70,8 +70,8 @@ def no_models_message(folder):
     return (
         f"**No shipped model yet** in `{folder}`. The emotion and keypoint models go to "
         "`assets/models/emotion.keras` and `assets/models/keypoints.keras`, each with a `.tflite` "
-        "companion and a JSON model card beside it. Export a trained run with\n\n"
-        "```bash\npython -m fer_core export --model runs/mx/model.keras --out assets/models/emotion.tflite\n```"
+        "companion, an info JSON and a model card beside it. Ship a finished run with\n\n"
+        "```bash\npython -m fer_core ship --run runs/mx --name emotion\n```"
     )
 
 

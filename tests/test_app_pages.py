@@ -101,7 +101,9 @@ def test_home_shows_shipped_models(empty_env, tmp_path):
     (models / "emotion.tflite").write_bytes(b"t" * 500)
     (models / "emotion.json").write_text(json.dumps({"dataset": "fer2013", "task": "classification",
                                                      "metrics": {"accuracy": 0.655}}))
+    (models / "emotion.md").write_text("# Model card: emotion\n\nTrained on FER2013.")
     at = open_page()
+    assert at.expander[0].label == "Model card: emotion" and "Trained on FER2013." in texts(at)
     table = at.table[0].value
     assert table["model"].tolist() == ["emotion"] and table["test accuracy"].tolist() == [0.655]
     assert table["dataset"].tolist() == ["fer2013"] and table["size"].tolist() == ["2.0 KB"]

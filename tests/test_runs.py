@@ -159,10 +159,12 @@ def test_shipped_models_reads_cards(tmp_path):
     (tmp_path / "emotion.json").write_text(json.dumps({"dataset": "fer2013", "metrics": {"accuracy": 0.66}}))
     run = classification_run(tmp_path / "run", [[1, 1], [0, 2]])
     (tmp_path / "keypoints.keras").write_bytes(b"z")
-    (tmp_path / "keypoints.json").write_text(json.dumps({"run_dir": str(run)}))
+    (tmp_path / "keypoints.model_info.json").write_text(json.dumps({"task": "keypoints", "run": str(run)}))
+    (tmp_path / "keypoints.md").write_text("# Model card: keypoints")
     emotion, keypoints = sorted(shipped_models(tmp_path), key=lambda m: m["name"])
     assert emotion["size_bytes"] == 10 and emotion["accuracy"] == 0.66 and emotion["tflite"].name == "emotion.tflite"
-    assert keypoints["accuracy"] == 0.75 and keypoints["tflite"] is None
+    assert emotion["card_markdown"] is None and keypoints["card_markdown"].name == "keypoints.md"
+    assert keypoints["accuracy"] == 0.75 and keypoints["tflite"] is None and keypoints["card"]["task"] == "keypoints"
 
 
 def test_trained_run_record(trained_run):
