@@ -2,8 +2,8 @@
 
 Navigation over the home page (below) and the numbered pages in ``pages/``.
 The home page only reads files (model cards, run records, the data folder) and
-uses static tables (no dataframe widget, whose browser code loads lazily): it
-imports no TensorFlow, so the app opens in about a second on an idle machine.
+shows them as markdown (no table widgets, whose browser code loads lazily); it
+imports no TensorFlow, so the first page is served quickly.
 """
 
 from pathlib import Path
@@ -31,7 +31,7 @@ def home():
     from fer_core.config import data_dir
     from fer_core.datasets import find_datasets
     from fer_core.runs import find_runs, models_dir, run_roots, shipped_models
-    from fer_core.ui import format_bytes, no_data_message, no_models_message
+    from fer_core.ui import format_bytes, markdown_table, no_data_message, no_models_message
 
     st.title("FER Studio")
     st.markdown(
@@ -47,7 +47,7 @@ def home():
                  "test accuracy": m.get("accuracy"), "test RMSE (px)": m.get("rmse"),
                  "size": format_bytes(m["size_bytes"]),
                  "TFLite": format_bytes(m["tflite"].stat().st_size) if m["tflite"] else "—"} for m in models]
-        st.table(rows)
+        st.markdown(markdown_table(rows))
         for model in models:
             if model["card_markdown"] is not None:
                 with st.expander(f"Model card: {model['name']}"):
@@ -60,7 +60,7 @@ def home():
     found = find_datasets(root)
     if found:
         st.caption(f"Found under `FER_DATA_DIR` = `{root}`")
-        st.table([{"dataset": name, "path": str(path)} for name, path in found.items()])
+        st.markdown(markdown_table([{"dataset": name, "path": f"`{path}`"} for name, path in found.items()]))
     else:
         st.warning(no_data_message(root))
 

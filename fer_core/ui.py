@@ -101,6 +101,17 @@ def resolve_data_folder(text, root=None):
     return path
 
 
+def markdown_table(rows):
+    """A list of dicts as a markdown table (header from the first row's keys; None shown as —)."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    cell = lambda v: "—" if v is None else str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| " + " | ".join(keys) + " |", "|" + " --- |" * len(keys)]
+    lines += ["| " + " | ".join(cell(row.get(k)) for k in keys) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def format_bytes(size):
     """1234567 -> '1.2 MB'; None -> '—'."""
     if size is None:

@@ -14,7 +14,7 @@ from fer_core.projector import (
     MAX_SPRITE_SIDE, metadata_tsv, projector_bundle, projector_config, sprite_layout, sprite_sheet, tensors_tsv,
 )
 from fer_core.sprites import page_count, page_indices, sprite_grid, sprite_page
-from fer_core.ui import indices_of_ids, label_text, resolve_data_folder
+from fer_core.ui import indices_of_ids, label_text, markdown_table, resolve_data_folder
 
 
 def ramp_images(count, side=48):
@@ -195,3 +195,9 @@ def test_folder_paths_must_lie_under_the_data_root(tmp_path):
     for bad in ("", "missing"):
         with pytest.raises(ValueError):
             resolve_data_folder(bad, root)
+
+
+def test_markdown_table_golden():
+    assert markdown_table([{"a": 1, "b": None}, {"a": "x|y", "b": 2}]) == (
+        "| a | b |\n| --- | --- |\n| 1 | — |\n| x\\|y | 2 |")
+    assert markdown_table([]) == ""
