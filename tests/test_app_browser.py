@@ -137,6 +137,8 @@ def test_finished_run_and_embedding_views(server):
     wait_for_script(page)
     choose(page, "Run", "runs/mx-sample")
     page.get_by_text("Most confident mistakes").first.wait_for(timeout=90_000)
+    page.get_by_text("test accuracy").first.wait_for(timeout=90_000)
+    wait_for_script(page)
     page.screenshot(path=str(SCREENSHOTS / "training_run_finished.png"), full_page=True)
     assert page.locator(".js-plotly-plot").count() >= 4
     assert page.locator('[data-testid="stException"]').count() == 0
