@@ -454,3 +454,24 @@ def shipped_model_exists(kind):
     """True when the shipped model of that kind is present (as ``.keras`` or ``.tflite``)."""
     path = default_model_path(kind)
     return path.is_file() or path.with_suffix(".tflite").is_file()
+
+
+def median_latency_ms(runner, side, repeat=200):
+    """Median milliseconds of one call on one face (after a warm-up).
+
+    Arguments:
+        runner: a ``LiteRTModel`` or ``KerasModel``.
+        side: the model's input side.
+        repeat: timed calls.
+    """
+    import time
+
+    face = np.full((1, side, side, 1), 128, np.float32)
+    for _ in range(10):
+        runner.run(face)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        runner.run(face)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))

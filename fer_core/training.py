@@ -321,7 +321,7 @@ def finish_run(run_dir, test_set):
     import pandas as pd
 
     from .evaluation import evaluate_outputs, predict_dataset
-    from .runtime import load_keras_model
+    from .runtime import KerasModel, load_keras_model, median_latency_ms
 
     run_dir = Path(run_dir)
     model = load_keras_model(run_dir / "model.keras")
@@ -332,6 +332,8 @@ def finish_run(run_dir, test_set):
     metrics["best_epoch"] = state.get("best_epoch")
     metrics["epochs_run"] = state.get("epoch")
     metrics["stopped_early"] = state.get("stopped_early")
+    # Keras predict_on_batch, one face: comparable between runs (exported TFLite is faster).
+    metrics["ms_per_face"] = round(median_latency_ms(KerasModel(model), model.input_shape[1], repeat=30), 3)
     write_json_atomic(run_dir / "metrics.json", metrics)
     frame = pd.DataFrame({"id": test_set.ids})
     if test_set.task == KEYPOINTS:

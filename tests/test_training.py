@@ -30,7 +30,7 @@ def test_every_zoo_model_trains_one_short_epoch(tmp_path, data_root, model, data
     assert (run / "tensorboard").is_dir() and any((run / "tensorboard").rglob("*tfevents*"))
     history = pd.read_csv(run / "history.csv")
     assert history.epoch.tolist() == [1] and {"loss", "val_loss", "lr", "seconds"} <= set(history.columns)
-    assert metrics["n"] == 64
+    assert metrics["n"] == 64 and metrics["ms_per_face"] > 0
     if model == "keypoint_cnn":
         assert 0 < metrics["rmse"] < 96 and set(metrics["per_keypoint"]) and "val_rmse" in history
     else:

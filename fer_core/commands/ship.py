@@ -2,10 +2,7 @@
 
 import argparse
 import shutil
-import time
 from pathlib import Path
-
-import numpy as np
 
 HELP = "copy a run's best model into assets/models with float/int8 TFLite, info file and model card"
 
@@ -48,26 +45,13 @@ def add_parser(subparsers):
     return parser
 
 
-def median_latency_ms(runner, side, repeat=200):
-    """Median milliseconds of one call on one face (after a warm-up)."""
-    face = np.full((1, side, side, 1), 128, np.float32)
-    for _ in range(10):
-        runner.run(face)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        runner.run(face)
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
-
-
 def run(args):
     """Ships the model; returns the exit status."""
     from fer_core.errors import ModelError
     from fer_core.evaluation import evaluate_model
     from fer_core.export import export_model
     from fer_core.model_card import measured_weaknesses, render_model_card
-    from fer_core.runtime import KerasModel, LiteRTModel
+    from fer_core.runtime import KerasModel, LiteRTModel, median_latency_ms
     from fer_core.storage import read_json, write_json_atomic, write_text_atomic
 
     run_dir, out = Path(args.run), Path(args.out)
@@ -78,7 +62,6 @@ def run(args):
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / f"{args.name}.keras"
     shutil.copyfile(run_dir / "model.keras", model_path)
-    write_json_atomic(out / f"{args.name}.model_info.json", {**info, "run": str(run_dir)})
     exports, latency = [], {}
     keras_runner = KerasModel(model_path)
     latency["Keras predict_on_batch"] = median_latency_ms(keras_runner, info["input_size"], repeat=50)
@@ -88,6 +71,8 @@ def run(args):
         print("\n".join(report.lines()))
         exports.append((tflite.name, report.tflite_bytes, report.metric, report.keras_score, report.tflite_score))
         latency[f"LiteRT {'int8' if int8 else 'float32'}"] = median_latency_ms(LiteRTModel(tflite), info["input_size"])
+    write_json_atomic(out / f"{args.name}.model_info.json",
+                      {**info, "run": str(run_dir), "ms_per_face": round(latency["LiteRT float32"], 3)})
     exports.insert(0, (model_path.name, model_path.stat().st_size, None, None, None))
     extra = []
     if info["task"] == "classification" and config["data"] == "fer2013":
