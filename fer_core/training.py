@@ -229,11 +229,6 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
     """
     import sys
 
-    import keras
-    import tensorflow as tf
-
-    from .models import build_model, default_input_size, model_task
-
     run_dir = Path(run_dir)
     state = read_json(run_dir / "state.json")
     if resume:
@@ -246,6 +241,10 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
         raise RunError("--finish-now needs --resume (it finishes an existing run)")
     elif state is not None or (run_dir / "metrics.json").exists():
         raise RunError(f"{run_dir} already holds a run; use --resume or another --run-dir")
+    import keras  # after the checks above: a wrong command line fails fast
+
+    from .models import build_model, default_input_size, model_task
+
     task = model_task(config.model)
     side = config.input_size or default_input_size(config.model)
     train_set, val_set, test_set = prepare_splits(config)
