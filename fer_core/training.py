@@ -6,7 +6,7 @@ Run record (every file written atomically):
     state.json           last finished epoch, its checkpoint, early-stopping state
     history.csv          one row per finished epoch: loss, metrics, lr, seconds
     checkpoints/         the model after the last finished epoch (optimizer included)
-    model.keras          the best model on the validation split
+    model.keras          the best model on the validation split (weights only once finished)
     model_info.json      task, label names, input size, dataset of model.keras
     metrics.json         test-split metrics of model.keras (+ confusion matrix)
     predictions.csv      test-split predictions
@@ -323,7 +323,8 @@ def finish_run(run_dir, test_set):
     from .runtime import KerasModel, load_keras_model, median_latency_ms
 
     run_dir = Path(run_dir)
-    model = load_keras_model(run_dir / "model.keras")
+    model = load_keras_model(run_dir / "model.keras")  # without its optimizer (compile=False)
+    save_model_atomic(model, run_dir / "model.keras")  # so the kept file holds weights only
     outputs = predict_dataset(model, test_set)
     metrics = evaluate_outputs(test_set, outputs)
     metrics["split"] = str(test_set.splits[0]) if len(test_set) else ""

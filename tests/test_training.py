@@ -46,6 +46,10 @@ def test_run_record_is_reproducible_from_its_config(tmp_path, data_root):
     train(config, tmp_path / "run", verbose=0)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert TrainConfig.from_dict(saved) == config
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "run" / "model.keras") as kept:
+        assert "optimizer" not in kept.read("model.weights.h5").decode("latin-1"), "weights only"
     info = json.loads((tmp_path / "run" / "model_info.json").read_text())
     assert info["task"] == "classification" and info["input_size"] == 48 and len(info["label_names"]) == 7
     with pytest.raises(RunError, match="already holds a run"):
