@@ -24,15 +24,9 @@ MODEL_ENV = {"emotion": "FER_EMOTION_MODEL", "keypoints": "FER_KEYPOINT_MODEL"}
 
 HOW_TO_SHIP = {
     "emotion": ("train one with `python -m fer_core train --model mini_xception --data fer2013 "
-                "--run-dir runs/mx`, then copy `runs/mx/model.keras` to `assets/models/emotion.keras` "
-                "(with its `model_info.json` as `emotion.model_info.json`) and export it with "
-                "`python -m fer_core export --model assets/models/emotion.keras --out "
-                "assets/models/emotion.tflite`"),
+                "--run-dir runs/mx`, then `python -m fer_core ship --run runs/mx --name emotion`"),
     "keypoints": ("train one with `python -m fer_core train --model keypoint_cnn --data keypoints "
-                  "--run-dir runs/kp`, then copy `runs/kp/model.keras` to `assets/models/keypoints.keras` "
-                  "(with its `model_info.json` as `keypoints.model_info.json`) and export it with "
-                  "`python -m fer_core export --model assets/models/keypoints.keras --out "
-                  "assets/models/keypoints.tflite`"),
+                  "--run-dir runs/kp`, then `python -m fer_core ship --run runs/kp --name keypoints`"),
 }
 
 
