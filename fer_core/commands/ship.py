@@ -62,6 +62,8 @@ def run(args):
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / f"{args.name}.keras"
     shutil.copyfile(run_dir / "model.keras", model_path)
+    info_path = out / f"{args.name}.model_info.json"
+    write_json_atomic(info_path, {**info, "run": str(run_dir)})  # export reads the dataset from it
     exports, latency = [], {}
     keras_runner = KerasModel(model_path)
     latency["Keras predict_on_batch"] = median_latency_ms(keras_runner, info["input_size"], repeat=50)
@@ -71,8 +73,7 @@ def run(args):
         print("\n".join(report.lines()))
         exports.append((tflite.name, report.tflite_bytes, report.metric, report.keras_score, report.tflite_score))
         latency[f"LiteRT {'int8' if int8 else 'float32'}"] = median_latency_ms(LiteRTModel(tflite), info["input_size"])
-    write_json_atomic(out / f"{args.name}.model_info.json",
-                      {**info, "run": str(run_dir), "ms_per_face": round(latency["LiteRT float32"], 3)})
+    write_json_atomic(info_path, {**info, "run": str(run_dir), "ms_per_face": round(latency["LiteRT float32"], 3)})
     exports.insert(0, (model_path.name, model_path.stat().st_size, None, None, None))
     extra = []
     if info["task"] == "classification" and config["data"] == "fer2013":
