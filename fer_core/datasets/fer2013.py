@@ -34,13 +34,17 @@ def open_text(path):
     """Returns a binary stream of the file, gunzipped when it is gzip (by its magic number)."""
     import gzip
 
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
+def is_gzip(path):
+    """True when the file starts with gzip's magic number."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            magic = f.read(2)
+            return f.read(2) == b"\x1f\x8b"
     except OSError as exc:
         raise DatasetError(f"cannot read file ({exc.strerror})", path) from None
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
 def read_text_bytes(path):
@@ -75,10 +79,8 @@ def _parse_fast(path):
     types["first"] = types["last"] = pa.string()
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            gzipped = f.read(2) == b"\x1f\x8b"
         source = pa.OSFile(str(path))
-        if gzipped:
+        if is_gzip(path):
             source = pa.CompressedInputStream(source, "gzip")
         table = pa_csv.read_csv(
             source,
