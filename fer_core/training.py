@@ -265,6 +265,7 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
             num_classes = len(train_set.label_names) if task != KEYPOINTS else 30
             model = build_model(config.model, (side, side, 1), num_classes)
             _compile(model, config, task, steps)
+    _write_history(run_dir, state["history"])  # derived from state.json, which may be one epoch ahead
     write_text_atomic(run_dir / "summary.txt", _summary_text(model))
     write_json_atomic(run_dir / "model_info.json", {
         "model": config.model, "task": task, "dataset": config.data, "input_size": side,

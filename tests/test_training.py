@@ -81,8 +81,12 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path, data_root):
         pytest.fail("the first epoch did not finish in time")
     process.send_signal(signal.SIGKILL)
     process.wait()
-    finished = json.loads((run / "state.json").read_text())["epoch"]
-    assert 1 <= finished < 4 and _epochs(run) == list(range(1, finished + 1))
+    state = json.loads((run / "state.json").read_text())  # the commit point
+    finished = state["epoch"]
+    assert 1 <= finished < 4 and [row["epoch"] for row in state["history"]] == list(range(1, finished + 1))
+    # history.csv is derived from state.json and written just after it: a kill may leave it one epoch behind.
+    shown = _epochs(run) if (run / "history.csv").exists() else []
+    assert shown in (list(range(1, finished + 1)), list(range(1, finished)))
     assert not (run / "metrics.json").exists()
     result = subprocess.run(command + ["--resume"], capture_output=True, text=True,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=300)
