@@ -15,7 +15,7 @@ Haar detection on every frame and with the tracking detector (full detection
 every 10 frames, a search around the previous face in between).
 
 Models: assets/models/emotion.keras and keypoints.keras (their .tflite files)
-when present; otherwise untrained ``mini_xception`` / ``keypoint_cnn`` from
+when present; otherwise untrained ``mini_xception`` / ``keypoint_xception`` from
 ``fer_core.models`` are exported to a temporary folder (speed does not depend
 on the weights). ``--emotion-model`` / ``--keypoint-model`` pick others.
 
@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fer_core.config import cache_dir  # noqa: E402
-from fer_core.detection import HaarFaceDetector, TrackingFaceDetector  # noqa: E402
+from fer_core.detection import HaarFaceDetector, LBPFaceDetector, TrackingFaceDetector  # noqa: E402
 from fer_core.pipeline import FacePipeline  # noqa: E402
 from fer_core.runtime import (EmotionClassifier, KeypointRegressor, default_model_path,  # noqa: E402
                               shipped_model_exists)
@@ -111,8 +111,8 @@ def prepare_models(emotion_path, keypoint_path, workdir):
             int8_path.write_bytes(convert_to_tflite(
                 model, int8=True, representative_images=rng.integers(0, 256, (50, 48, 48), dtype=np.uint8)))
         if keypoint_path is None:
-            print("no shipped keypoint model: using an untrained keypoint_cnn (same speed)")
-            model = build_model("keypoint_cnn", input_shape=(96, 96, 1))
+            print("no shipped keypoint model: using an untrained keypoint_xception (same speed)")
+            model = build_model("keypoint_xception", input_shape=(96, 96, 1))
             keypoint_path = workdir / "keypoints.tflite"
             keypoint_path.write_bytes(convert_to_tflite(model))
     return Path(emotion_path), int8_path, Path(keypoint_path)
@@ -232,6 +232,7 @@ def main(argv=None):
     # Whole pipelines per frame.
     pipelines = {
         "ours: Haar@320 + emotion + keypoints": FacePipeline(HaarFaceDetector(working_size=320), emotion, keypoints),
+        "ours: LBP@320 + emotion + keypoints": FacePipeline(LBPFaceDetector(working_size=320), emotion, keypoints),
         "ours: Haar@320 + emotion": FacePipeline(HaarFaceDetector(working_size=320), emotion),
         "ours: Haar@640 + emotion + keypoints": FacePipeline(HaarFaceDetector(working_size=640), emotion, keypoints),
     }

@@ -9,6 +9,9 @@ live video.
 Detectors:
     - ``HaarFaceDetector`` ("haar"): OpenCV's frontal-face Haar cascade (default;
       fast, no TensorFlow).
+    - ``LBPFaceDetector`` ("lbp"): OpenCV's LBP frontal-face cascade, about 3x
+      faster than Haar with the same hit rate on LFW faces; its boxes are mapped
+      onto Haar's framing, which the models were trained on.
     - ``TrackingFaceDetector`` ("haar-track"): Haar for video, searching between full
       detections only around the previous frame's faces (one instance per stream).
     - ``MTCNNFaceDetector`` ("mtcnn"): the ``mtcnn`` package (TensorFlow, imported
@@ -19,13 +22,14 @@ Detectors:
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from fer_core.errors import ImageError
 
-DETECTORS = ("haar", "haar-track", "mtcnn", "none")
+DETECTORS = ("haar", "lbp", "haar-track", "mtcnn", "none")
 
 # Smallest face searched for, as a fraction of the frame's longest side
 # (60 pixels in a 640-pixel-wide frame).
@@ -33,6 +37,13 @@ MIN_FACE_FRACTION = 60 / 640
 
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 HAAR_WINDOW = 24  # the cascade's own window size; no smaller face can be found
+
+# OpenCV's lbpcascade_frontalface.xml, as scikit-image ships it with one tag-name typo
+# fixed (see assets/detectors/README.md). Its window is 24x24 too.
+LBP_CASCADE_PATH = Path(__file__).resolve().parent.parent / "assets" / "detectors" / "lbpcascade_frontalface.xml"
+# LBP box -> Haar box: centre offset (dx, dy) and scale, in LBP box sides, fitted by
+# scripts/calibrate_lbp_box.py on the keypoint set's training images.
+LBP_BOX_CORRECTION = (0.0, 0.0, 1.008)
 
 MTCNN_LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -98,6 +109,24 @@ def scale_box(box, scale, frame_shape):
     return (int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)))
 
 
+def correct_box(box, correction):
+    """Moves and scales a box: its centre by (dx, dy) box sides, its sides by ``scale``.
+
+    Arguments:
+        box: (x, y, w, h).
+        correction: (dx, dy, scale), or None for no change.
+
+    Returns:
+        (x, y, w, h) floats (ints unchanged when ``correction`` is None).
+    """
+    if correction is None:
+        return tuple(box)
+    dx, dy, scale = correction
+    x, y, w, h = (float(v) for v in box)
+    cx, cy = x + w / 2 + dx * w, y + h / 2 + dy * w
+    return (cx - w * scale / 2, cy - h * scale / 2, w * scale, h * scale)
+
+
 def check_frame(image):
     """Checks that ``image`` is a uint8 frame (HxW, HxWx3 or HxWx4) and returns it as an array.
 
@@ -128,6 +157,8 @@ def to_bgr(image):
 class HaarFaceDetector:
     """OpenCV Haar cascade face detector, run at a reduced working resolution.
 
+    Subclasses change ``cascade_path`` and ``box_correction`` (see ``LBPFaceDetector``).
+
     Arguments:
         working_size: longest side (pixels) the frame is scaled down to before
             detection; None detects at full resolution. The default, 320, halves
@@ -142,6 +173,8 @@ class HaarFaceDetector:
     """
 
     name = "haar"
+    cascade_path = cv2.data.haarcascades + HAAR_CASCADE
+    box_correction = None  # (dx, dy, scale) that maps this cascade's boxes onto Haar's
 
     def __init__(self, working_size=320, scale_factor=1.2, min_neighbors=6,
                  min_face_fraction=MIN_FACE_FRACTION):
@@ -155,10 +188,9 @@ class HaarFaceDetector:
     def _cascade(self):
         cascade = getattr(self._local, "cascade", None)
         if cascade is None:
-            path = cv2.data.haarcascades + HAAR_CASCADE
-            cascade = cv2.CascadeClassifier(path)
+            cascade = cv2.CascadeClassifier(str(self.cascade_path))
             if cascade.empty():
-                raise RuntimeError(f"cannot load the Haar cascade {path}")
+                raise RuntimeError(f"cannot load the cascade {self.cascade_path}")
             self._local.cascade = cascade
         return cascade
 
@@ -182,8 +214,27 @@ class HaarFaceDetector:
         boxes = self._cascade().detectMultiScale(
             small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
             minSize=(min_size, min_size))
-        detections = [Detection(scale_box(box, scale, image.shape)) for box in boxes]
+        detections = [Detection(scale_box(correct_box(box, self.box_correction), scale, image.shape))
+                      for box in boxes]
         return sorted(detections, key=lambda d: -d.box[2] * d.box[3])
+
+
+class LBPFaceDetector(HaarFaceDetector):
+    """OpenCV's LBP frontal-face cascade: about 3x faster than Haar on the same frame.
+
+    Same arguments as ``HaarFaceDetector``; ``min_neighbors`` defaults to 3, where it
+    finds as many LFW faces as Haar at 6 with no false alarm on LFW non-faces (see
+    tests/test_detection.py). Boxes are mapped onto Haar's framing
+    (``LBP_BOX_CORRECTION``), so crops match what the models were trained on.
+    """
+
+    name = "lbp"
+    cascade_path = LBP_CASCADE_PATH
+    box_correction = LBP_BOX_CORRECTION
+
+    def __init__(self, working_size=320, scale_factor=1.2, min_neighbors=3,
+                 min_face_fraction=MIN_FACE_FRACTION):
+        super().__init__(working_size, scale_factor, min_neighbors, min_face_fraction)
 
 
 class TrackingFaceDetector:
@@ -332,7 +383,7 @@ def make_detector(name="haar", **options):
     """Builds a detector by name.
 
     Arguments:
-        name: "haar", "mtcnn" or "none" (whole image).
+        name: one of ``DETECTORS`` ("none" takes the whole image as the face).
         **options: passed to the detector's constructor (e.g. ``working_size``;
             ignored by "none").
 
@@ -341,6 +392,8 @@ def make_detector(name="haar", **options):
     """
     if name == "haar":
         return HaarFaceDetector(**options)
+    if name == "lbp":
+        return LBPFaceDetector(**options)
     if name == "haar-track":
         return TrackingFaceDetector(**options)
     if name == "mtcnn":

@@ -41,9 +41,10 @@ if models.emotion is None:
 with st.sidebar:
     st.subheader("Live settings")
     detector_name = st.selectbox(
-        "Face detector", ["haar-track", "haar", "mtcnn"],
+        "Face detector", ["haar-track", "haar", "lbp", "mtcnn"],
         help="haar-track: OpenCV Haar every 10 frames, in between a search around the last faces (fastest). "
-             "haar: full Haar detection on every frame. mtcnn: slower, more robust; loads TensorFlow.")
+             "haar: full Haar detection on every frame. lbp: OpenCV's LBP cascade on every frame, about 3x "
+             "faster than haar. mtcnn: slower, more robust; loads TensorFlow.")
     smoothing = st.toggle("Smooth labels over frames", value=True,
                           help=f"Averages each tracked face's probabilities over {SMOOTHING_FRAMES} frames.")
     keypoints_on = st.toggle("Keypoints", value=False, disabled=models.keypoints is None,

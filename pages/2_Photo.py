@@ -31,8 +31,9 @@ if models.emotion is None:
 
 with st.sidebar:
     st.subheader("Photo settings")
-    detector_name = st.selectbox("Face detector", ["haar", "mtcnn", "none"],
-                                 help="haar: fast (OpenCV). mtcnn: more robust, loads TensorFlow. "
+    detector_name = st.selectbox("Face detector", ["haar", "lbp", "mtcnn", "none"],
+                                 help="haar: fast (OpenCV). lbp: OpenCV's LBP cascade, about 3x faster. "
+                                      "mtcnn: more robust, loads TensorFlow. "
                                       "none: the whole photo is one face (for face crops).")
     keypoints_on = st.toggle("Keypoints", value=True, disabled=models.keypoints is None,
                              help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from fer_core.preprocess import box_iou
-from fer_core.detection import (HaarFaceDetector, detect_faces, get_detector, make_detector, scale_box,
-                                working_scale)
+from fer_core.detection import (HaarFaceDetector, LBPFaceDetector, correct_box, detect_faces, get_detector,
+                                make_detector, scale_box, working_scale)
 from fer_core.errors import ImageError
 from inference_models import astronaut_bgr
 
@@ -36,6 +36,13 @@ def test_scale_box_maps_back_and_clips():
     assert scale_box((10, 20, 30, 40), 0.5, (480, 640)) == (20, 40, 60, 80)
     assert scale_box((300, 220, 40, 40), 0.5, (480, 640)) == (600, 440, 40, 40)
     assert scale_box((-5, -5, 20, 20), 1.0, (100, 100)) == (0, 0, 15, 15)
+
+
+def test_correct_box_moves_the_centre_and_scales_the_sides():
+    assert correct_box((10, 20, 30, 40), None) == (10, 20, 30, 40)
+    assert correct_box((10, 20, 100, 100), (0.0, 0.0, 1.0)) == (10, 20, 100, 100)
+    # centre (60, 70) moves by (0.1, -0.2) sides = (10, -20); sides x1.2 = 120
+    assert correct_box((10, 20, 100, 100), (0.1, -0.2, 1.2)) == pytest.approx((10, -10, 120, 120))
 
 
 # ---------------------------------------------------------------- Haar
@@ -80,14 +87,46 @@ def test_no_face_in_noise():
     assert detect_faces(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)) == []
 
 
-def test_lfw_faces_found_and_non_faces_not():
+def lfw_hits(detector):
+    """(faces found among LFW's 100 faces, faces found among its 100 non-faces), on
+    100x100 images framed with a 30-pixel border."""
     from skimage import data
 
     images = (data.lfw_subset() * 255).astype(np.uint8)  # 100 faces, then 100 non-faces, 25x25
-    detector = HaarFaceDetector(working_size=None)
-    found = [bool(detector.detect(cv2.resize(image, (100, 100)))) for image in images]
-    assert sum(found[:100]) >= 60
-    assert sum(found[100:]) <= 3
+    framed = [cv2.copyMakeBorder(cv2.resize(image, (100, 100)), 30, 30, 30, 30, cv2.BORDER_REPLICATE)
+              for image in images]
+    found = [bool(detector.detect(image)) for image in framed]
+    return sum(found[:100]), sum(found[100:])
+
+
+@pytest.mark.parametrize("detector_class", [HaarFaceDetector, LBPFaceDetector])
+def test_lfw_faces_found_and_non_faces_not(detector_class):
+    faces, false_alarms = lfw_hits(detector_class(working_size=None))
+    assert faces >= 85
+    assert false_alarms <= 2
+
+
+# ---------------------------------------------------------------- LBP
+
+def test_lbp_frames_the_astronauts_face_like_haar(astronaut):
+    boxes = detect_faces(astronaut, "lbp")
+    assert len(boxes) == 1
+    assert_is_astronaut_face(boxes[0])
+    assert box_iou(boxes[0], detect_faces(astronaut, "haar")[0]) > 0.8
+
+
+def test_lbp_finds_nothing_in_blank_or_noise():
+    rng = np.random.default_rng(0)
+    assert detect_faces(np.full((480, 640, 3), 127, np.uint8), "lbp") == []
+    assert detect_faces(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), "lbp") == []
+
+
+def test_lbp_boxes_are_corrected_onto_haars_framing(monkeypatch, astronaut):
+    plain = detect_faces(astronaut, LBPFaceDetector(working_size=None))[0]
+    monkeypatch.setattr(LBPFaceDetector, "box_correction", (0.1, 0.0, 1.5))
+    moved = detect_faces(astronaut, LBPFaceDetector(working_size=None))[0]
+    assert moved[2] == pytest.approx(plain[2] * 1.5 / 1.008, abs=2)
+    assert moved[0] + moved[2] / 2 == pytest.approx(plain[0] + plain[2] / 2 + 0.1 * plain[2] / 1.008, abs=2)
 
 
 def test_bad_frames_raise_image_errors():

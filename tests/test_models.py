@@ -9,7 +9,7 @@ from fer_core.models import build_model, default_input_size, model_task
 
 @pytest.mark.parametrize("name, params", [
     ("lenet5", 4_774_791), ("emotion_cnn", 2_380_679), ("vgg_fer", 2_328_007),
-    ("mini_xception", 58_423), ("keypoint_cnn", 8_051_502)])
+    ("mini_xception", 58_423), ("keypoint_cnn", 8_051_502), ("keypoint_xception", 785_006)])
 def test_zoo_models_build_with_their_tutorial_sizes(name, params):
     model = build_model(name)
     assert model.count_params() == params
@@ -27,13 +27,15 @@ def test_input_size_and_class_count_are_configurable():
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_untrained_keypoint_model_predicts_near_the_crop_centre():
-    model = build_model("keypoint_cnn")
-    out = np.asarray(model.predict_on_batch(np.full((1, 96, 96, 1), 100, np.float32)))
-    assert np.all(np.abs(out - 48) < 20), "outputs are pixels of the 96x96 crop"
+def test_untrained_keypoint_models_predict_near_the_crop_centre():
+    for name in ("keypoint_cnn", "keypoint_xception"):
+        model = build_model(name)
+        out = np.asarray(model.predict_on_batch(np.full((1, 96, 96, 1), 100, np.float32)))
+        assert np.all(np.abs(out - 48) < 20), "outputs are pixels of the 96x96 crop"
+    assert np.allclose(out, 48), "keypoint_xception starts with every point at the centre"
 
 
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model 'resnet9000'"):
         build_model("resnet9000")
-    assert default_input_size("keypoint_cnn") == 96 and len(MODEL_NAMES) == 5
+    assert default_input_size("keypoint_cnn") == 96 and len(MODEL_NAMES) == 6

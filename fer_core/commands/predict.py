@@ -44,8 +44,8 @@ def add_parser(subparsers):
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, video files or folders")
     parser.add_argument("--json", action="store_true", help="print one JSON object per image / video frame")
     parser.add_argument("--out", metavar="DIR", help="write annotated images / videos (and JSON / CSV) here")
-    parser.add_argument("--detector", choices=("haar", "mtcnn", "none"), default="haar",
-                        help="face detector (default haar); none: each image is one face crop (e.g. FER2013, CK+)")
+    parser.add_argument("--detector", choices=("haar", "lbp", "mtcnn", "none"), default="haar",
+                        help="face detector (default haar; lbp is about 3x faster); none: each image is one face crop (e.g. FER2013, CK+)")
     parser.add_argument("--detect-size", type=int, default=640, metavar="PX",
                         help="longest side the detector works at (default 640; smaller is faster, "
                              "larger finds smaller faces)")
