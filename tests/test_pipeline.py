@@ -81,6 +81,19 @@ def test_golden_output_of_shipped_models(astronaut):
         np.testing.assert_allclose(now["nose_tip"], GOLDEN_SHIPPED["nose_tip"], atol=2.0)
 
 
+@pytest.mark.skipif(not (shipped_model_exists("emotion") and shipped_model_exists("keypoints")),
+                    reason="no shipped models yet (assets/models)")
+def test_lbp_detector_gives_the_same_results_as_haar_on_shipped_models(astronaut):
+    emotion = EmotionClassifier.from_path(default_model_path("emotion"))
+    keypoints = KeypointRegressor.from_path(default_model_path("keypoints"))
+    haar, = FacePipeline("haar", emotion, keypoints)(astronaut)
+    lbp, = FacePipeline("lbp", emotion, keypoints)(astronaut)
+    assert lbp.label == haar.label
+    assert lbp.score == pytest.approx(haar.score, abs=0.05)
+    # keypoints within 3 % of the face width of Haar's, on average
+    assert np.linalg.norm(lbp.keypoints - haar.keypoints, axis=1).mean() < 0.03 * haar.box[2]
+
+
 # ---------------------------------------------------------------- pipeline behaviour
 
 def test_json_format(pipeline, astronaut):

@@ -53,8 +53,10 @@ def emotion_args(models):
     return ["--model", str(models["emotion_tflite"]), "--keypoint-model", str(models["keypoints_tflite"])]
 
 
-def test_single_image_json(models, photo_dir, capsys):
-    assert main(["predict", str(photo_dir / "astronaut.jpg"), "--json", *emotion_args(models)]) == 0
+@pytest.mark.parametrize("detector", ["haar", "lbp"])
+def test_single_image_json(models, photo_dir, capsys, detector):
+    assert main(["predict", str(photo_dir / "astronaut.jpg"), "--json", "--detector", detector,
+                 *emotion_args(models)]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["path"].endswith("astronaut.jpg")
     [face] = record["faces"]
