@@ -25,7 +25,7 @@ MODEL_ENV = {"emotion": "FER_EMOTION_MODEL", "keypoints": "FER_KEYPOINT_MODEL"}
 HOW_TO_SHIP = {
     "emotion": ("train one with `python -m fer_core train --model mini_xception --data fer2013 "
                 "--run-dir runs/mx`, then `python -m fer_core ship --run runs/mx --name emotion`"),
-    "keypoints": ("train one with `python -m fer_core train --model keypoint_cnn --data keypoints "
+    "keypoints": ("train one with `python -m fer_core train --model keypoint_xception --data keypoints "
                   "--run-dir runs/kp`, then `python -m fer_core ship --run runs/kp --name keypoints`"),
 }
 

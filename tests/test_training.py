@@ -20,7 +20,7 @@ RECORD_FILES = {"config.json", "state.json", "history.csv", "model.keras", "mode
 
 @pytest.mark.parametrize("model, data", [
     ("lenet5", "ckplus48"), ("emotion_cnn", "fer2013-sample"), ("vgg_fer", "fer2013-sample"),
-    ("mini_xception", "fer2013-sample"), ("keypoint_cnn", "keypoints")])
+    ("mini_xception", "fer2013-sample"), ("keypoint_cnn", "keypoints"), ("keypoint_xception", "keypoints")])
 def test_every_zoo_model_trains_one_short_epoch(tmp_path, data_root, model, data):
     config = TrainConfig(model=model, data=data, epochs=1, batch_size=32, limit=64)
     metrics = train(config, tmp_path / "run", verbose=0)
@@ -30,7 +30,7 @@ def test_every_zoo_model_trains_one_short_epoch(tmp_path, data_root, model, data
     history = pd.read_csv(run / "history.csv")
     assert history.epoch.tolist() == [1] and {"loss", "val_loss", "lr", "seconds"} <= set(history.columns)
     assert metrics["n"] == 64 and metrics["ms_per_face"] > 0
-    if model == "keypoint_cnn":
+    if model.startswith("keypoint"):
         assert 0 < metrics["rmse"] < 96 and set(metrics["per_keypoint"]) and "val_rmse" in history
     else:
         assert 0 <= metrics["accuracy"] <= 1 and "macro_f1" in metrics and "val_accuracy" in history
