@@ -120,7 +120,7 @@ def test_live_page_renders_with_its_settings(with_models, no_webrtc_session):
     at = run_page(LIVE_PAGE)
     assert not at.exception and not at.error and not at.warning
     assert at.title[0].value == "Live webcam"
-    assert at.selectbox[0].options == ["haar-track", "haar", "mtcnn"]
+    assert at.selectbox[0].options == ["haar-track", "haar", "lbp", "mtcnn"]
     assert {t.label for t in at.toggle} >= {"Smooth labels over frames", "Keypoints", "FPS on the video"}
     assert "Press START" in at.info[0].value
     assert [m.label for m in at.metric] == ["FPS", "Latency per frame", "Faces in the last frame"]
