@@ -7,7 +7,7 @@ box is fitted to Haar's boxes on the training images. This script prints the
 fitted constants (centre offset and scale, in units of the landmark extent) and
 the IoU of the resulting boxes with Haar's.
 
-    FER_DATA_DIR=../shared/data python scripts/calibrate_keypoint_box.py
+    FER_DATA_DIR=../shared/data python -m scripts.calibrate_keypoint_box   (from the repository root)
 """
 
 import sys

@@ -7,7 +7,7 @@ onto Haar's with three constants: centre offset (dx, dy) and scale, in units of 
 LBP box side. This script fits them (medians) on faces both detectors find in the
 keypoint set's training images and prints the IoU with Haar before and after.
 
-    FER_DATA_DIR=../shared/data python scripts/calibrate_lbp_box.py [LIMIT]
+    FER_DATA_DIR=../shared/data python -m scripts.calibrate_lbp_box [LIMIT]   (from the repository root)
 """
 
 import sys
@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 
 from fer_core.config import data_dir
-from fer_core.detection import LBP_CASCADE_PATH, correct_box
+from fer_core.detection import LBP_CASCADE_PATH, HaarFaceDetector, correct_box
 from fer_core.preprocess import box_iou
 
 
 def main(limit=1500):
     root = data_dir() / "keypoints"
     names = pd.read_csv(root / "training_frames_keypoints.csv").iloc[:limit, 0]
-    haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    haar = cv2.CascadeClassifier(HaarFaceDetector.cascade_path)
     lbp = cv2.CascadeClassifier(str(LBP_CASCADE_PATH))
     pairs = []
     for name in names:
