@@ -338,9 +338,12 @@ def finish_run(run_dir, test_set):
     if test_set.task == KEYPOINTS:
         from .config import KEYPOINT_COLUMNS
 
+        # Predictions and each face's error only: the annotations stay in FER_DATA_DIR (run records are committed).
+        truth = test_set.keypoints.reshape(len(test_set), -1)
+        predicted = outputs.reshape(len(test_set), -1)
+        frame["rmse_px"] = np.sqrt(np.nanmean((predicted - truth) ** 2, axis=1))
         for i, column in enumerate(KEYPOINT_COLUMNS):
-            frame[f"true_{column}"] = test_set.keypoints.reshape(len(test_set), -1)[:, i]
-            frame[f"pred_{column}"] = outputs.reshape(len(test_set), -1)[:, i]
+            frame[f"pred_{column}"] = predicted[:, i]
     else:
         names = np.array(test_set.label_names)
         frame["label"] = names[test_set.labels]
