@@ -1,9 +1,11 @@
-"""Random geometric augmentation for tf.data, shared by classifiers and keypoint regressors.
+"""Random augmentation for tf.data, shared by classifiers and keypoint regressors.
 
 One random affine transform per image (horizontal flip, small rotation,
 shift and zoom) moves the image with ``ImageProjectiveTransformV3`` (the op
 behind Keras's RandomRotation/RandomZoom) and, for keypoint targets, the
 points with the same matrix; a flip also swaps left and right keypoints.
+Random erasing (Zhong et al. 2017) then hides one rectangle of some images
+behind noise, as a hand or a scarf would.
 """
 
 import math
@@ -23,12 +25,18 @@ class Augmentation:
         rotation: maximum rotation in degrees (either way).
         shift: maximum shift as a fraction of the side (each axis).
         zoom: maximum relative zoom (in or out).
+        erase: probability of random erasing per image (0 = off).
     """
 
     flip: bool = True
     rotation: float = 10.0
     shift: float = 0.1
     zoom: float = 0.1
+    erase: float = 0.0
+
+
+# Random erasing's rectangle: each side 10%-50% of the image's.
+ERASE_SIDE_RANGE = (0.1, 0.5)
 
 
 def random_affine(batch, side, aug, seed=None):
@@ -75,6 +83,32 @@ def transform_keypoints(points, forward, flipped):
     return tf.reshape(moved, [-1, 2 * len(KEYPOINT_FLIP_ORDER)])
 
 
+def erase_rectangles(images, probability, seed=None):
+    """Fills one random rectangle of each image, with the given probability, with uniform noise.
+
+    Arguments:
+        images: float32 (N, H, W, C) in 0..255.
+        probability: chance that an image is erased.
+
+    Returns:
+        images of the same shape; those not drawn are unchanged.
+    """
+    shape = tf.shape(images)
+    batch, height, width = shape[0], tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
+    uniform = lambda lo, hi: tf.random.uniform([batch], lo, hi, seed=seed)  # noqa: E731
+    half_h = uniform(*ERASE_SIDE_RANGE) * height / 2.0
+    half_w = uniform(*ERASE_SIDE_RANGE) * width / 2.0
+    centre_y, centre_x = uniform(0.0, 1.0) * height, uniform(0.0, 1.0) * width
+    chosen = uniform(0.0, 1.0) < probability
+    rows = tf.range(height)[None, :, None] + 0.5
+    cols = tf.range(width)[None, None, :] + 0.5
+    inside = ((tf.abs(rows - centre_y[:, None, None]) < half_h[:, None, None])
+              & (tf.abs(cols - centre_x[:, None, None]) < half_w[:, None, None])
+              & chosen[:, None, None])
+    noise = tf.random.uniform(shape, 0.0, 255.0, seed=seed)
+    return tf.where(inside[..., None], noise, images)
+
+
 def augment_batch(images, targets, aug, keypoints=False, seed=None):
     """Applies one random transform per image of a batch.
 
@@ -91,6 +125,8 @@ def augment_batch(images, targets, aug, keypoints=False, seed=None):
     side = images.shape[1]
     forward, flipped = random_affine(batch, side, aug, seed)
     images = transform_images(images, forward)
+    if aug.erase > 0:
+        images = erase_rectangles(images, aug.erase, seed)
     if keypoints:
         targets = transform_keypoints(targets, forward, flipped)
     return images, targets

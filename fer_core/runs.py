@@ -391,11 +391,32 @@ def per_class_table(metrics):
     return [{"class": name, **values} for name, values in (metrics or {}).get("per_class", {}).items()]
 
 
+def with_true_labels(predictions, dataset_ids, dataset_labels):
+    """Joins each prediction to its sample's true label, by id.
+
+    A run record keeps its predictions only: the test labels stay in FER_DATA_DIR
+    (run records are committed, the data never is), so they are joined at read time.
+
+    Arguments:
+        predictions: predictions.csv of a classification run (id, predicted, confidence, ...).
+        dataset_ids: the ids of the dataset's labelled samples.
+        dataset_labels: their label names, in the same order.
+
+    Returns:
+        a copy of ``predictions`` with a ``label`` column; rows whose id is not in the
+        dataset are left out.
+    """
+    lookup = dict(zip((str(i) for i in dataset_ids), (str(name) for name in dataset_labels)))
+    joined = predictions.assign(label=predictions["id"].astype(str).map(lookup))
+    return joined[joined["label"].notna()].reset_index(drop=True)
+
+
 def most_confident_mistakes(predictions, count=24):
     """The wrong predictions the model was surest of.
 
     Arguments:
-        predictions: predictions.csv of a classification run (id, label, predicted, confidence, ...).
+        predictions: predictions of a classification run with their true labels
+            (id, label, predicted, confidence, ...; see ``with_true_labels``).
         count: how many.
 
     Returns:

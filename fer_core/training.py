@@ -9,7 +9,7 @@ Run record (every file written atomically):
     model.keras          the best model on the validation split (weights only once finished)
     model_info.json      task, label names, input size, dataset of model.keras
     metrics.json         test-split metrics of model.keras (+ confusion matrix)
-    predictions.csv      test-split predictions
+    predictions.csv      test-split predictions (no labels or annotations: those stay in FER_DATA_DIR)
     summary.txt          the model summary
     tensorboard/         TensorBoard logs
 
@@ -50,6 +50,7 @@ class TrainConfig:
     rotation: float = 10.0
     shift: float = 0.1
     zoom: float = 0.1
+    erase: float = 0.0                 # random-erasing probability per image
     patience: int = 10                 # early stopping on the validation split; 0 = off
     input_size: int = 0                # 0 = the model's default
     fold: int = 0
@@ -110,7 +111,7 @@ def make_tf_dataset(dataset, config, side, training):
         data = data.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
     data = data.batch(config.batch_size)
     if training and config.augment:
-        aug = Augmentation(config.flip, config.rotation, config.shift, config.zoom)
+        aug = Augmentation(config.flip, config.rotation, config.shift, config.zoom, config.erase)
         keypoints = dataset.task == KEYPOINTS
         data = data.map(lambda x, y: augment_batch(x, y, aug, keypoints), num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)
@@ -345,8 +346,8 @@ def finish_run(run_dir, test_set):
         for i, column in enumerate(KEYPOINT_COLUMNS):
             frame[f"pred_{column}"] = predicted[:, i]
     else:
+        # Predictions only: the true labels are joined from FER_DATA_DIR when read (runs.with_true_labels).
         names = np.array(test_set.label_names)
-        frame["label"] = names[test_set.labels]
         frame["predicted"] = names[outputs.argmax(axis=1)]
         frame["confidence"] = outputs.max(axis=1)
         for i, name in enumerate(names):

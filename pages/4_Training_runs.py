@@ -3,6 +3,7 @@ mistakes, config and model summary; and a form that starts a new run in the back
 
 import time
 
+import numpy as np
 import streamlit as st
 
 from fer_core import jobs
@@ -10,7 +11,7 @@ from fer_core.datasets import find_datasets, load_dataset
 from fer_core.errors import DatasetError
 from fer_core.runs import (
     RunRecord, curve_names, find_runs, most_confident_mistakes, normalize_rows, per_class_table, progress, run_label,
-    run_roots,
+    run_roots, with_true_labels,
 )
 from fer_core.ui import format_bytes, no_runs_message, zoo_models
 
@@ -80,15 +81,16 @@ def show_mistakes(record):
     if predictions is None or "predicted" not in predictions.columns:
         return
     count = st.slider("Most confident mistakes", 8, 60, 20, step=4, key="mistake_count")
-    mistakes = most_confident_mistakes(predictions, count)
+    try:
+        dataset = cached_dataset(record.dataset_name, record.config.get("fold", 0),
+                                 record.config.get("folds", 10)).labelled()
+    except DatasetError as exc:
+        st.warning(f"Mistakes not shown: run records keep no labels, and the dataset is needed for them ({exc})")
+        return
+    names = np.asarray(dataset.label_names)
+    mistakes = most_confident_mistakes(with_true_labels(predictions, dataset.ids, names[dataset.labels]), count)
     if mistakes.empty:
         st.success("No mistakes on the test split.")
-        return
-    try:
-        dataset = cached_dataset(record.dataset_name, record.config.get("fold", 0), record.config.get("folds", 10))
-    except DatasetError as exc:
-        st.warning(f"Faces not shown: {exc}")
-        st.dataframe(mistakes[["id", "label", "predicted", "confidence"]], hide_index=True)
         return
     where = indices_of_ids(dataset.ids, mistakes["id"])
     shown = mistakes[where >= 0]

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from fer_core.augment import Augmentation, augment_batch
+from fer_core.augment import ERASE_SIDE_RANGE, Augmentation, augment_batch, erase_rectangles
 
 
 def _dot_image(x, y, side=96):
@@ -51,3 +51,25 @@ def test_flip_alone_mirrors_and_swaps():
     image_out, moved = flipped
     assert image_out[30, 95 - 70] > 200
     assert moved[0].tolist() == [95 - 20, 30] and moved[1].tolist() == [95 - 70, 30]
+
+
+def test_random_erasing_hides_one_rectangle_per_chosen_image():
+    images = np.full((16, 48, 48, 1), 128.0, np.float32)
+    tf.random.set_seed(3)
+    out = erase_rectangles(tf.constant(images), probability=1.0).numpy()
+    assert out.shape == images.shape and out.min() >= 0 and out.max() <= 255
+    for changed in (out != images)[..., 0]:
+        rows, cols = np.nonzero(changed)
+        assert len(rows) > 0, "probability 1 erases every image"
+        box = changed[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        assert box.mean() > 0.95, "the erased pixels form one rectangle (noise may repeat a value)"
+        assert box.shape[0] <= ERASE_SIDE_RANGE[1] * 48 + 1 and box.shape[1] <= ERASE_SIDE_RANGE[1] * 48 + 1
+
+
+def test_random_erasing_probability_is_per_image():
+    images = np.random.default_rng(1).uniform(0, 255, (400, 48, 48, 1)).astype(np.float32)
+    assert np.array_equal(erase_rectangles(tf.constant(images), probability=0.0).numpy(), images)
+    tf.random.set_seed(5)
+    out, _ = augment_batch(tf.constant(images), tf.constant(np.arange(400)), Augmentation(False, 0, 0, 0, erase=0.5))
+    erased = (np.abs(out.numpy() - images) > 1e-3).any(axis=(1, 2, 3))
+    assert 0.4 < erased.mean() < 0.6, "about half of the images erased"

@@ -11,6 +11,25 @@ def test_train_command_lists_only_what_differs_from_the_defaults():
         "--class-weights --no-augment --run-dir assets/runs/x")
 
 
+def test_train_command_reproduces_every_training_option():
+    import dataclasses
+    import shlex
+
+    from fer_core.cli import build_parser
+    from fer_core.training import TrainConfig
+
+    changed = TrainConfig(
+        model="resnet10", data="fer2013", epochs=50, batch_size=32, learning_rate=0.05, optimizer="sgd",
+        weight_decay=0.005, schedule="constant", warmup_epochs=2, label_smoothing=0.1, class_weights=True,
+        soft_labels=True, augment=False, flip=False, rotation=15.0, shift=0.15, zoom=0.2, erase=0.5,
+        patience=0, input_size=44, fold=3, folds=5, limit=100, seed=7, strategy="mirrored")
+    command = train_command(dataclasses.asdict(changed), "runs/x")
+    args = build_parser().parse_args(shlex.split(command)[3:])
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    parsed = TrainConfig.from_dict({k: v for k, v in vars(args).items() if k in fields and v is not None})
+    assert parsed == changed, command
+
+
 METRICS = {
     "accuracy": 0.6, "macro_f1": 0.5, "n": 10, "split": "PrivateTest", "best_epoch": 3, "epochs_run": 4,
     "per_class": {"a": {"precision": 1.0, "recall": 0.75, "f1": 0.86, "support": 4},

@@ -11,7 +11,7 @@ import pytest
 from fer_core import jobs
 from fer_core.runs import (
     RunRecord, compare_runs, confusion_difference, config_diff, curves_table, drop_empty_columns, find_runs,
-    most_confident_mistakes, normalize_rows, per_class_table, progress, shipped_models,
+    most_confident_mistakes, normalize_rows, per_class_table, progress, shipped_models, with_true_labels,
 )
 
 LABELS = ["a", "b"]
@@ -43,7 +43,7 @@ def classification_run(folder, matrix, lr=0.001, epochs=2):
                                "b": {"precision": 0.5, "recall": 1.0, "f1": 0.6667, "support": 1}},
                  "confusion_matrix": matrix.tolist(), "ms_per_face": 0.8},
         history="epoch,accuracy,loss,val_accuracy,val_loss,lr,seconds\n1,0.5,1.0,0.4,1.2,0.001,3\n2,0.7,0.8,0.6,1.0,0.001,3\n",
-        predictions="id,label,predicted,confidence\nt:0,a,a,0.9\nt:1,a,b,0.8\nt:2,b,b,0.7\nt:3,b,a,0.95\nt:4,a,b,0.6\n",
+        predictions="id,predicted,confidence\nt:0,a,0.9\nt:1,b,0.8\nt:2,b,0.7\nt:3,a,0.95\nt:4,b,0.6\n",
     )
 
 
@@ -147,9 +147,15 @@ def test_curves_table_and_per_class(two_runs):
     assert rows[0] == {"class": "a", "precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2}
 
 
-def test_most_confident_mistakes(two_runs):
-    mistakes = most_confident_mistakes(two_runs[0].predictions(), count=2)
-    assert mistakes["id"].tolist() == ["t:3", "t:1"]
+def test_most_confident_mistakes_join_the_labels_by_id(two_runs):
+    predictions = two_runs[0].predictions()
+    assert "label" not in predictions.columns, "run records keep no labels"
+    # The dataset in another order, with a sample the run never saw and without t:4.
+    labelled = with_true_labels(predictions, ["x:9", "t:3", "t:2", "t:1", "t:0"], ["a", "b", "b", "a", "a"])
+    assert labelled["id"].tolist() == ["t:0", "t:1", "t:2", "t:3"]
+    assert labelled["label"].tolist() == ["a", "a", "b", "b"]
+    mistakes = most_confident_mistakes(labelled, count=2)
+    assert mistakes["id"].tolist() == ["t:3", "t:1"] and mistakes["label"].tolist() == ["b", "a"]
 
 
 def test_shipped_models_reads_cards(tmp_path):

@@ -36,7 +36,8 @@ def test_every_zoo_model_trains_one_short_epoch(tmp_path, data_root, model, data
         assert 0 <= metrics["accuracy"] <= 1 and "macro_f1" in metrics and "val_accuracy" in history
         assert np.array(metrics["confusion_matrix"]).sum() == 64
         predictions = pd.read_csv(run / "predictions.csv")
-        assert len(predictions) == 64 and {"id", "label", "predicted", "confidence"} <= set(predictions.columns)
+        assert len(predictions) == 64 and {"id", "predicted", "confidence"} <= set(predictions.columns)
+        assert "label" not in predictions.columns, "the test labels stay in FER_DATA_DIR"
 
 
 def test_run_record_is_reproducible_from_its_config(tmp_path, data_root):
