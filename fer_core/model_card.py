@@ -78,7 +78,8 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
         name: the model's name (e.g. "emotion").
         model_path: the shipped .keras file.
         run_dir: the run record it came from.
-        config, info, metrics: the run's config.json, model_info.json and metrics.json.
+        config, info, metrics: the run's config.json, model_info.json (plus ``runtime_tflite``,
+            the file inference runs, when shipped) and metrics.json.
         history: list of history rows (dicts).
         exports: list of (file name, size in bytes, metric name, keras score, tflite score).
         latency_ms: {backend: ms per face}.
@@ -124,6 +125,8 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
                      "" if t is None else f"{t:.4f}") for f, b, m, k, t in exports]),
             "", "Latency per face (batch of 1, this machine's CPU, median): " +
             ", ".join(f"{k} {v:.2f} ms" for k, v in latency_ms.items()) + "."]
+    if info.get("runtime_tflite"):
+        out += ["", f"The app and `python -m fer_core predict` run `{info['runtime_tflite']}` through LiteRT."]
     if history:
         last = history[-1]
         out += ["", "## Learning curve", "",

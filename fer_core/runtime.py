@@ -160,12 +160,19 @@ def crops_to_batch(crops):
 
 
 def tflite_path_for(path):
-    """Returns the ``.tflite`` file that goes with a model path, or None."""
+    """Returns the ``.tflite`` file that goes with a model path, or None.
+
+    For ``NAME.keras`` that is the file its info file names as ``runtime_tflite`` (``ship
+    --runtime int8`` writes ``NAME_int8.tflite`` there) when present, else ``NAME.tflite``.
+    """
     path = Path(path)
     if path.suffix == ".tflite":
         return path
-    candidate = path.with_suffix(".tflite")
-    return candidate if candidate.is_file() else None
+    chosen = (read_info_file(path) or {}).get("runtime_tflite")
+    for candidate in ([path.with_name(Path(chosen).name)] if chosen else []) + [path.with_suffix(".tflite")]:
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 # ---------------------------------------------------------------- model runners

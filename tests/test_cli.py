@@ -106,4 +106,23 @@ def test_ship_writes_model_files_and_a_card_from_a_run(tmp_path, data_root, caps
     assert f"--run-dir {run}" in card and "LiteRT int8" in card
     from fer_core.runtime import EmotionClassifier
 
-    assert EmotionClassifier.from_path(out / "emotion.keras").backend == "litert"
+    classifier = EmotionClassifier.from_path(out / "emotion.keras")
+    assert classifier.backend == "litert" and classifier.runner.path.name == "emotion.tflite"
+    assert info["runtime_tflite"] == "emotion.tflite" and "run `emotion.tflite`" in card
+
+
+def test_ship_with_the_int8_runtime(tmp_path, data_root):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "mini_xception", "--data", "fer2013-sample", "--epochs", "1",
+                 "--limit", "64", "--run-dir", str(run)]) == 0
+    out = tmp_path / "models"
+    assert main(["ship", "--run", str(run), "--name", "emotion", "--out", str(out), "--eval-limit", "40",
+                 "--runtime", "int8"]) == 0
+    from fer_core.runtime import EmotionClassifier
+
+    info = json.loads((out / "emotion.model_info.json").read_text())
+    assert info["runtime_tflite"] == "emotion_int8.tflite"
+    assert EmotionClassifier.from_path(out / "emotion.keras").runner.path.name == "emotion_int8.tflite"
+    assert "run `emotion_int8.tflite`" in (out / "emotion.md").read_text()
+    (out / "emotion_int8.tflite").unlink()  # a missing variant falls back to NAME.tflite
+    assert EmotionClassifier.from_path(out / "emotion.keras").runner.path.name == "emotion.tflite"

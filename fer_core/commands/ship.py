@@ -9,6 +9,7 @@ HELP = "copy a run's best model into assets/models with float/int8 TFLite, info 
 DESCRIPTION = """\
 Takes RUN/model.keras and writes, into --out (default assets/models):
   NAME.keras, NAME.model_info.json, NAME.tflite (float32), NAME_int8.tflite,
+  (--runtime says which of the two the app and `predict` run),
   NAME.md (the model card: data, split, the training command, test results,
   per-class results, confusion matrix, sizes, latency, learning curve).
 Classifiers trained on fer2013 also get accuracy with flip test-time
@@ -40,6 +41,8 @@ def add_parser(subparsers):
     parser.add_argument("--run", required=True, help="a run record folder with model.keras and metrics.json")
     parser.add_argument("--name", required=True, help="file name stem of the shipped model (e.g. emotion)")
     parser.add_argument("--out", default="assets/models", help="folder to write (default assets/models)")
+    parser.add_argument("--runtime", choices=["float", "int8"], default="float",
+                        help="the TFLite file that inference runs (default float; int8 is faster, check its accuracy)")
     parser.add_argument("--eval-limit", type=int, metavar="N", help="score exports on at most N test samples")
     parser.set_defaults(func=run)
     return parser
@@ -73,7 +76,9 @@ def run(args):
         print("\n".join(report.lines()))
         exports.append((tflite.name, report.tflite_bytes, report.metric, report.keras_score, report.tflite_score))
         latency[f"LiteRT {'int8' if int8 else 'float32'}"] = median_latency_ms(LiteRTModel(tflite), info["input_size"])
-    write_json_atomic(info_path, {**info, "run": str(run_dir), "ms_per_face": round(latency["LiteRT float32"], 3)})
+    runtime = f"LiteRT {'int8' if args.runtime == 'int8' else 'float32'}"
+    write_json_atomic(info_path, {**info, "run": str(run_dir), "ms_per_face": round(latency[runtime], 3),
+                                  "runtime_tflite": f"{args.name}{'_int8' if args.runtime == 'int8' else ''}.tflite"})
     exports.insert(0, (model_path.name, model_path.stat().st_size, None, None, None))
     extra = []
     if info["task"] == "classification" and config["data"] == "fer2013":
@@ -88,8 +93,8 @@ def run(args):
     weaknesses = list(WEAKNESSES[info["task"]])
     if info["task"] == "classification":
         weaknesses = measured_weaknesses(metrics) + weaknesses
-    card = render_model_card(args.name, model_path, run_dir, config, info, metrics, history, exports, latency,
-                             extra, weaknesses)
+    card = render_model_card(args.name, model_path, run_dir, config, read_json(info_path), metrics, history,
+                             exports, latency, extra, weaknesses)
     write_text_atomic(out / f"{args.name}.md", card)
     print(f"wrote {out / (args.name + '.md')}")
     return 0
