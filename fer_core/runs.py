@@ -444,8 +444,8 @@ def shipped_models(folder=None):
     Returns:
         list of dicts: name, path, size_bytes, card (the info JSON beside the model,
         ``NAME.model_info.json`` as ``python -m fer_core ship`` writes it, or ``NAME.json``;
-        {} when absent), card_markdown (path of ``NAME.md`` or None), tflite (path of the
-        .tflite companion or None), accuracy / rmse when the card or its run record gives them.
+        {} when absent), card_markdown (path of ``NAME.md`` or None), tflite (the .tflite file
+        inference runs: the info file's ``runtime_tflite``, else ``NAME.tflite``; or None), accuracy / rmse when the card or its run record gives them.
     """
     folder = Path(folder) if folder is not None else models_dir()
     if not folder.is_dir():
@@ -453,7 +453,10 @@ def shipped_models(folder=None):
     out = []
     for path in sorted(folder.glob("*.keras")):
         card = _read_json(path.with_name(f"{path.stem}.model_info.json")) or _read_json(path.with_suffix(".json")) or {}
-        tflite, markdown = path.with_suffix(".tflite"), path.with_suffix(".md")
+        tflite = path.with_name(Path(card.get("runtime_tflite") or f"{path.stem}.tflite").name)
+        if not tflite.is_file():
+            tflite = path.with_suffix(".tflite")
+        markdown = path.with_suffix(".md")
         out.append({
             "name": path.stem,
             "path": path,

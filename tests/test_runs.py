@@ -171,6 +171,12 @@ def test_shipped_models_reads_cards(tmp_path):
     assert emotion["size_bytes"] == 10 and emotion["accuracy"] == 0.66 and emotion["tflite"].name == "emotion.tflite"
     assert emotion["card_markdown"] is None and keypoints["card_markdown"].name == "keypoints.md"
     assert keypoints["accuracy"] == 0.75 and keypoints["tflite"] is None and keypoints["card"]["task"] == "keypoints"
+    # ship --runtime int8 names the file inference runs
+    (tmp_path / "keypoints_int8.tflite").write_bytes(b"q")
+    (tmp_path / "keypoints.model_info.json").write_text(json.dumps({"task": "keypoints",
+                                                                    "runtime_tflite": "keypoints_int8.tflite"}))
+    keypoints = [m for m in shipped_models(tmp_path) if m["name"] == "keypoints"][0]
+    assert keypoints["tflite"].name == "keypoints_int8.tflite"
 
 
 def test_trained_run_record(trained_run):
