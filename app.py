@@ -31,7 +31,7 @@ def home():
     from fer_core.config import data_dir
     from fer_core.datasets import find_datasets
     from fer_core.runs import find_runs, models_dir, run_roots, shipped_models
-    from fer_core.ui import format_bytes, markdown_table, no_data_message, no_models_message
+    from fer_core.ui import format_bytes, format_score, markdown_table, no_data_message, no_models_message
 
     st.title("FER Studio")
     st.markdown(
@@ -44,7 +44,8 @@ def home():
     if models:
         rows = [{"model": m["name"], "dataset": m["card"].get("dataset", "?"),
                  "task": m["card"].get("task", "?"),
-                 "test accuracy": m.get("accuracy"), "test RMSE (px)": m.get("rmse"),
+                 "test accuracy": format_score(m.get("accuracy"), percent=True),
+                 "test RMSE (px)": format_score(m.get("rmse")),
                  "size": format_bytes(m["size_bytes"]),
                  "TFLite": format_bytes(m["tflite"].stat().st_size) if m["tflite"] else "—"} for m in models]
         st.markdown(markdown_table(rows))

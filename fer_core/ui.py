@@ -112,6 +112,13 @@ def markdown_table(rows):
     return "\n".join(lines)
 
 
+def format_score(value, percent=False):
+    """0.68821 -> '68.82%' (percent) or 1.65083 -> '1.651'; None -> '—'."""
+    if value is None:
+        return "—"
+    return f"{100 * value:.2f}%" if percent else f"{value:.3f}"
+
+
 def format_bytes(size):
     """1234567 -> '1.2 MB'; None -> '—'."""
     if size is None:

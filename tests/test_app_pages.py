@@ -112,7 +112,7 @@ def test_home_shows_shipped_models(empty_env, tmp_path):
     at = open_page()
     assert at.expander[0].label == "Model card: emotion" and "Trained on FER2013." in texts(at)
     assert markdown_rows(at, "| model | dataset | task | test accuracy | test RMSE (px) | size | TFLite |") == [
-        ["emotion", "fer2013", "classification", "0.655", "—", "2.0 KB", "500 B"]]
+        ["emotion", "fer2013", "classification", "65.50%", "—", "2.0 KB", "500 B"]]
 
 
 def test_home_does_not_import_tensorflow(data_root):
