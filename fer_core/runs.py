@@ -391,7 +391,7 @@ def per_class_table(metrics):
     return [{"class": name, **values} for name, values in (metrics or {}).get("per_class", {}).items()]
 
 
-def with_true_labels(predictions, dataset_ids, dataset_labels):
+def with_true_labels(predictions, dataset_ids, dataset_labels, label_names):
     """Joins each prediction to its sample's true label, by id.
 
     A run record keeps its predictions only: the test labels stay in FER_DATA_DIR
@@ -399,14 +399,15 @@ def with_true_labels(predictions, dataset_ids, dataset_labels):
 
     Arguments:
         predictions: predictions.csv of a classification run (id, predicted, confidence, ...).
-        dataset_ids: the ids of the dataset's labelled samples.
-        dataset_labels: their label names, in the same order.
+        dataset_ids: the ids of the dataset's samples.
+        dataset_labels: their label indices (-1: no usable label, left out).
+        label_names: the dataset's label names.
 
     Returns:
-        a copy of ``predictions`` with a ``label`` column; rows whose id is not in the
-        dataset are left out.
+        a copy of ``predictions`` with a ``label`` column; rows whose id is not a labelled
+        sample of the dataset are left out.
     """
-    lookup = dict(zip((str(i) for i in dataset_ids), (str(name) for name in dataset_labels)))
+    lookup = {str(i): label_names[label] for i, label in zip(dataset_ids, dataset_labels) if label >= 0}
     joined = predictions.assign(label=predictions["id"].astype(str).map(lookup))
     return joined[joined["label"].notna()].reset_index(drop=True)
 
@@ -445,25 +446,25 @@ def shipped_models(folder=None):
         list of dicts: name, path, size_bytes, card (the info JSON beside the model,
         ``NAME.model_info.json`` as ``python -m fer_core ship`` writes it, or ``NAME.json``;
         {} when absent), card_markdown (path of ``NAME.md`` or None), tflite (the .tflite file
-        inference runs: the info file's ``runtime_tflite``, else ``NAME.tflite``; or None), accuracy / rmse when the card or its run record gives them.
+        inference runs, see ``runtime.tflite_path_for``; or None), accuracy / rmse when the card
+        or its run record gives them.
     """
+    from .runtime import tflite_path_for  # here: it imports OpenCV, which Home does not need otherwise
+
     folder = Path(folder) if folder is not None else models_dir()
     if not folder.is_dir():
         return []
     out = []
     for path in sorted(folder.glob("*.keras")):
         card = _read_json(path.with_name(f"{path.stem}.model_info.json")) or _read_json(path.with_suffix(".json")) or {}
-        tflite = path.with_name(Path(card.get("runtime_tflite") or f"{path.stem}.tflite").name)
-        if not tflite.is_file():
-            tflite = path.with_suffix(".tflite")
-        markdown = path.with_suffix(".md")
+        tflite, markdown = tflite_path_for(path), path.with_suffix(".md")
         out.append({
             "name": path.stem,
             "path": path,
             "size_bytes": path.stat().st_size,
             "card": card,
             "card_markdown": markdown if markdown.is_file() else None,
-            "tflite": tflite if tflite.is_file() else None,
+            "tflite": tflite,
             **card_scores(card),
         })
     return out

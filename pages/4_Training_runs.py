@@ -3,7 +3,6 @@ mistakes, config and model summary; and a form that starts a new run in the back
 
 import time
 
-import numpy as np
 import streamlit as st
 
 from fer_core import jobs
@@ -82,13 +81,12 @@ def show_mistakes(record):
         return
     count = st.slider("Most confident mistakes", 8, 60, 20, step=4, key="mistake_count")
     try:
-        dataset = cached_dataset(record.dataset_name, record.config.get("fold", 0),
-                                 record.config.get("folds", 10)).labelled()
+        dataset = cached_dataset(record.dataset_name, record.config.get("fold", 0), record.config.get("folds", 10))
     except DatasetError as exc:
         st.warning(f"Mistakes not shown: run records keep no labels, and the dataset is needed for them ({exc})")
         return
-    names = np.asarray(dataset.label_names)
-    mistakes = most_confident_mistakes(with_true_labels(predictions, dataset.ids, names[dataset.labels]), count)
+    labelled = with_true_labels(predictions, dataset.ids, dataset.labels, dataset.label_names)
+    mistakes = most_confident_mistakes(labelled, count)
     if mistakes.empty:
         st.success("No mistakes on the test split.")
         return

@@ -150,8 +150,8 @@ def test_curves_table_and_per_class(two_runs):
 def test_most_confident_mistakes_join_the_labels_by_id(two_runs):
     predictions = two_runs[0].predictions()
     assert "label" not in predictions.columns, "run records keep no labels"
-    # The dataset in another order, with a sample the run never saw and without t:4.
-    labelled = with_true_labels(predictions, ["x:9", "t:3", "t:2", "t:1", "t:0"], ["a", "b", "b", "a", "a"])
+    # The dataset in another order, with a sample the run never saw, and t:4 without a usable label.
+    labelled = with_true_labels(predictions, ["x:9", "t:3", "t:2", "t:1", "t:0", "t:4"], [0, 1, 1, 0, 0, -1], LABELS)
     assert labelled["id"].tolist() == ["t:0", "t:1", "t:2", "t:3"]
     assert labelled["label"].tolist() == ["a", "a", "b", "b"]
     mistakes = most_confident_mistakes(labelled, count=2)

@@ -76,9 +76,11 @@ def run(args):
         print("\n".join(report.lines()))
         exports.append((tflite.name, report.tflite_bytes, report.metric, report.keras_score, report.tflite_score))
         latency[f"LiteRT {'int8' if int8 else 'float32'}"] = median_latency_ms(LiteRTModel(tflite), info["input_size"])
-    runtime = f"LiteRT {'int8' if args.runtime == 'int8' else 'float32'}"
-    write_json_atomic(info_path, {**info, "run": str(run_dir), "ms_per_face": round(latency[runtime], 3),
-                                  "runtime_tflite": f"{args.name}{'_int8' if args.runtime == 'int8' else ''}.tflite"})
+    int8_runtime = args.runtime == "int8"
+    shipped_info = {**info, "run": str(run_dir),
+                    "ms_per_face": round(latency[f"LiteRT {'int8' if int8_runtime else 'float32'}"], 3),
+                    "runtime_tflite": f"{args.name}{'_int8' if int8_runtime else ''}.tflite"}
+    write_json_atomic(info_path, shipped_info)
     exports.insert(0, (model_path.name, model_path.stat().st_size, None, None, None))
     extra = []
     if info["task"] == "classification" and config["data"] == "fer2013":
@@ -93,8 +95,8 @@ def run(args):
     weaknesses = list(WEAKNESSES[info["task"]])
     if info["task"] == "classification":
         weaknesses = measured_weaknesses(metrics) + weaknesses
-    card = render_model_card(args.name, model_path, run_dir, config, read_json(info_path), metrics, history,
-                             exports, latency, extra, weaknesses)
+    card = render_model_card(args.name, model_path, run_dir, config, shipped_info, metrics, history, exports,
+                             latency, extra, weaknesses)
     write_text_atomic(out / f"{args.name}.md", card)
     print(f"wrote {out / (args.name + '.md')}")
     return 0
