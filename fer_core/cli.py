@@ -131,6 +131,8 @@ def build_parser():
     p.add_argument("--limit", type=int, help="at most this many samples per split (quick runs)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--strategy", choices=["default", "mirrored"], help="tf.distribute strategy (default: default)")
+    p.add_argument("--init-from", help="start from the weights of this .keras model of the same architecture "
+                   "(a warm restart; default: random initialisation)")
     _add_fold_args(p)
     p.set_defaults(func=cmd_train)
 

@@ -58,6 +58,7 @@ class TrainConfig:
     limit: int = 0                     # use at most this many samples per split (0 = all)
     seed: int = 0
     strategy: str = "default"          # default | mirrored
+    init_from: str = ""                # start from this .keras model's weights (a warm restart)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -265,6 +266,8 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
             state = {"epoch": 0, "checkpoint": None, "history": [], "best": None, "best_epoch": None, "wait": 0}
             num_classes = len(train_set.label_names) if task != KEYPOINTS else 30
             model = build_model(config.model, (side, side, 1), num_classes)
+            if config.init_from:
+                load_initial_weights(model, config.init_from)
             _compile(model, config, task, steps)
     _write_history(run_dir, state["history"])  # derived from state.json, which may be one epoch ahead
     write_text_atomic(run_dir / "summary.txt", _summary_text(model))
@@ -288,6 +291,32 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
                   callbacks=callbacks, verbose=verbose,
                   class_weight=_class_weights(train_set) if config.class_weights and task != KEYPOINTS else None)
     return finish_run(run_dir, test_set)
+
+
+def load_initial_weights(model, path):
+    """Copies the weights of a saved model of the same architecture into ``model``.
+
+    Arguments:
+        model: a freshly built zoo model.
+        path: a .keras file (a run's model.keras, a checkpoint or a shipped model).
+
+    Raises:
+        RunError: the file is missing or its architecture differs from ``model``'s.
+    """
+    import keras
+
+    from . import losses  # noqa: F401  registers the keypoint loss for loading
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"--init-from {path}: no such model file")
+    source = keras.models.load_model(path, compile=False, safe_mode=True)
+    shapes = [tuple(w.shape) for w in model.weights]
+    source_shapes = [tuple(w.shape) for w in source.weights]
+    if shapes != source_shapes:
+        raise RunError(f"--init-from {path}: its architecture differs from {model.name} "
+                       f"({len(source_shapes)} weight tensors, expected {len(shapes)} of the same shapes)")
+    model.set_weights(source.get_weights())
 
 
 def _summary_text(model):

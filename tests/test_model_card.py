@@ -22,7 +22,8 @@ def test_train_command_reproduces_every_training_option():
         model="resnet10", data="fer2013", epochs=50, batch_size=32, learning_rate=0.05, optimizer="sgd",
         weight_decay=0.005, schedule="constant", warmup_epochs=2, label_smoothing=0.1, class_weights=True,
         soft_labels=True, augment=False, flip=False, rotation=15.0, shift=0.15, zoom=0.2, erase=0.5,
-        patience=0, input_size=44, fold=3, folds=5, limit=100, seed=7, strategy="mirrored")
+        patience=0, input_size=44, fold=3, folds=5, limit=100, seed=7, strategy="mirrored",
+        init_from="runs/y/model.keras")
     command = train_command(dataclasses.asdict(changed), "runs/x")
     args = build_parser().parse_args(shlex.split(command)[3:])
     fields = {f.name for f in dataclasses.fields(TrainConfig)}

@@ -108,6 +108,33 @@ def test_finish_now_evaluates_an_unfinished_run_without_training(tmp_path, data_
     assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 5
 
 
+def test_init_from_starts_a_run_from_another_models_weights(tmp_path, data_root):
+    import keras
+
+    first = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64, patience=0)
+    train(first, tmp_path / "first", verbose=0)
+    source = tmp_path / "first" / "model.keras"
+    # at learning rate 0 the trainable weights cannot move, so they end where they started
+    frozen = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64, patience=0,
+                         learning_rate=0.0, schedule="constant", init_from=str(source))
+    train(frozen, tmp_path / "second", verbose=0)
+    before = keras.models.load_model(source).trainable_weights
+    after = keras.models.load_model(tmp_path / "second" / "model.keras").trainable_weights
+    assert len(before) == len(after)
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
+
+
+def test_init_from_refuses_a_missing_file_or_another_architecture(tmp_path, data_root):
+    with pytest.raises(RunError, match="no such model file"):
+        train(TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=32,
+                          init_from=str(tmp_path / "absent.keras")), tmp_path / "a", verbose=0)
+    train(TrainConfig(model="mini_xception", data="fer2013-sample", epochs=1, limit=32), tmp_path / "mini", verbose=0)
+    with pytest.raises(RunError, match="architecture differs"):
+        train(TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=32,
+                          init_from=str(tmp_path / "mini" / "model.keras")), tmp_path / "b", verbose=0)
+
+
 def test_mirrored_strategy_trains(tmp_path, data_root):
     config = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64, strategy="mirrored")
     assert train(config, tmp_path / "run", verbose=0)["n"] == 64
