@@ -71,7 +71,7 @@ def _table(header, rows):
 
 
 def render_model_card(name, model_path, run_dir, config, info, metrics, history, exports, latency_ms,
-                      extra_results=(), weaknesses=()):
+                      extra_results=(), weaknesses=(), earlier_runs=()):
     """Renders a model card.
 
     Arguments:
@@ -85,6 +85,8 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
         latency_ms: {backend: ms per face}.
         extra_results: list of (description, value, command) rows.
         weaknesses: list of sentences.
+        earlier_runs: list of (config, run_dir) that this run grew from (``--init-from``), earliest
+            first: their commands come first in "How it was trained".
 
     Returns:
         markdown text.
@@ -101,8 +103,13 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
            f"(best epoch {metrics.get('best_epoch')} of {metrics.get('epochs_run')}"
            f"{_planned(config, metrics)}), reported once on "
            f"`{split}` ({metrics['n']} samples).", "",
-           "## How it was trained", "", "```bash", f"FER_DATA_DIR=../shared/data {train_command(config, run_dir)}",
-           "```", "", "## Results", ""]
+           "## How it was trained", ""]
+    if earlier_runs:
+        out += [f"It starts from the weights of `{config['init_from']}` (a warm restart), "
+                "so the commands run in this order:", ""]
+    out += ["```bash"] + [f"FER_DATA_DIR=../shared/data {train_command(c, d)}"
+                          for c, d in [*earlier_runs, (config, run_dir)]]
+    out += ["```", "", "## Results", ""]
     if task == "keypoints":
         out += [f"RMSE **{metrics['rmse']:.3f} px** in the {info.get('input_size')}x{info.get('input_size')} crop; "
                 f"mean error / inter-ocular distance {metrics.get('nme_interocular', float('nan')):.4f}.", "",

@@ -225,6 +225,27 @@ def run_label(path):
         return f"{path.parent.name}/{path.name}"
 
 
+def earlier_runs(config, limit=10):
+    """The runs a run grew from, earliest first: one started with ``--init-from RUN/model.keras``
+    (a warm restart) grew from RUN, which may itself have grown from another.
+
+    Arguments:
+        config: the run's config.json as a dict.
+        limit: at most this many steps back (a guard against a cycle of hand-edited files).
+
+    Returns:
+        list of (config dict, run folder) of the earlier runs whose config.json is found.
+    """
+    chain = []
+    while config.get("init_from") and len(chain) < limit:
+        folder = Path(config["init_from"]).parent
+        config = _read_json(folder / "config.json")
+        if config is None:
+            break
+        chain.insert(0, (config, folder))
+    return chain
+
+
 def _looks_like_run(folder):
     return any((folder / marker).is_file() for marker in RUN_MARKERS)
 

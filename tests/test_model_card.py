@@ -56,3 +56,15 @@ def test_card_holds_the_commands_and_numbers():
             "--split PrivateTest --json") in card
     assert "| b | 3 | 3 |" in card and "LiteRT float32 0.21 ms" in card
     assert card.count("| 2 | 1.5 |") == 1
+
+
+def test_card_of_a_warm_restart_lists_the_earlier_command_first():
+    first = {"model": "resnet10", "data": "fer2013", "epochs": 50}
+    second = {"model": "resnet10", "data": "fer2013", "epochs": 45, "init_from": "assets/runs/a/model.keras"}
+    card = render_model_card(
+        "emotion", "assets/models/emotion.keras", "assets/runs/b", second,
+        {"task": "classification", "params": 10, "input_size": 48}, METRICS, [{"epoch": 1, "loss": 2.0}],
+        [], {}, earlier_runs=[(first, "assets/runs/a")])
+    a = card.index("--epochs 50 --run-dir assets/runs/a")
+    b = card.index("--epochs 45 --init-from assets/runs/a/model.keras --run-dir assets/runs/b")
+    assert a < b and "starts from the weights of `assets/runs/a/model.keras`" in card

@@ -11,7 +11,7 @@ import pytest
 from fer_core import jobs
 from fer_core.runs import (
     RunRecord, compare_runs, confusion_difference, config_diff, curves_table, drop_empty_columns, find_runs,
-    most_confident_mistakes, normalize_rows, per_class_table, progress, shipped_models, with_true_labels,
+    earlier_runs, most_confident_mistakes, normalize_rows, per_class_table, progress, shipped_models, with_true_labels,
 )
 
 LABELS = ["a", "b"]
@@ -238,3 +238,14 @@ def test_run_labels(tmp_path):
 
     assert run_label(tmp_path / "runs" / "x") == "runs/x"
     assert run_label(PROJECT_ROOT / "assets" / "runs" / "y") == "assets/runs/y"
+
+
+def test_earlier_runs_follow_init_from_back_to_the_first_run(tmp_path):
+    first = {"model": "resnet10", "data": "fer2013"}
+    second = {**first, "init_from": str(tmp_path / "a" / "model.keras")}
+    third = {**first, "init_from": str(tmp_path / "b" / "model.keras")}
+    write_run(tmp_path / "a", config=first)
+    write_run(tmp_path / "b", config=second)
+    assert earlier_runs(third) == [(first, tmp_path / "a"), (second, tmp_path / "b")]
+    assert earlier_runs(first) == []
+    assert earlier_runs({**first, "init_from": str(tmp_path / "shipped.keras")}) == [], "not a run: no lineage"
