@@ -49,7 +49,7 @@ from fer_core.config import cache_dir  # noqa: E402
 from fer_core.detection import HaarFaceDetector, LBPFaceDetector, TrackingFaceDetector  # noqa: E402
 from fer_core.pipeline import FacePipeline  # noqa: E402
 from fer_core.runtime import (EmotionClassifier, KeypointRegressor, default_model_path,  # noqa: E402
-                              shipped_model_exists)
+                              shipped_model_exists, tflite_path_for)
 
 FER_TARGET = cache_dir() / "bench" / "fer-pkg"
 FER_PIPELINE = "fer: Haar + emotion (TFLite)"
@@ -197,7 +197,9 @@ def main(argv=None):
 
     workdir = Path(tempfile.mkdtemp(prefix="fer-bench-"))
     emotion_path, int8_path, keypoint_path = prepare_models(args.emotion_model, args.keypoint_model, workdir)
-    emotion = EmotionClassifier.from_path(emotion_path)
+    emotion = EmotionClassifier.from_path(emotion_path)  # the file the app runs (ship --runtime)
+    float_path = emotion_path.with_suffix(".tflite")
+    emotion32 = EmotionClassifier.from_path(float_path if float_path.is_file() else emotion_path)
     emotion8 = EmotionClassifier.from_path(int8_path) if int8_path else None
     keypoints = KeypointRegressor.from_path(keypoint_path)
     frames = make_frames()
@@ -209,13 +211,14 @@ def main(argv=None):
     else:
         fer = FER(mtcnn=False)  # its defaults: Haar at full resolution + quantized TFLite classifier
 
-    print(f"models: emotion {emotion.source} ({emotion.backend}), keypoints {keypoints.source} "
-          f"({keypoints.backend}); repeat {args.repeat}, median ms")
+    print(f"models: emotion {tflite_path_for(emotion_path) or emotion_path} ({emotion.backend}), "
+          f"keypoints {tflite_path_for(keypoint_path) or keypoint_path} ({keypoints.backend}), "
+          f"which the pipelines below run; repeat {args.repeat}, median ms")
     results = {"repeat": args.repeat, "emotion_model": str(emotion_path), "keypoint_model": str(keypoint_path)}
 
     # Classifier alone, one face.
     crop48 = emotion.crop_faces(frames["1 face"], [(240, 60, 100, 100)])
-    calls = {"ours float32 (LiteRT)": lambda: emotion.predict_crops(crop48)}
+    calls = {"ours float32 (LiteRT)": lambda: emotion32.predict_crops(crop48)}
     if emotion8 is not None:
         calls["ours int8 (LiteRT)"] = lambda: emotion8.predict_crops(crop48)
     if fer is not None:
@@ -227,7 +230,9 @@ def main(argv=None):
     for name, ms in classifier.items():
         print(f"  {name:<26} {ms:7.3f}")
     if fer is not None:
-        print(f"  fer / ours float32: {classifier['fer (TFLite, quantized)'] / classifier['ours float32 (LiteRT)']:.1f}x")
+        for ours in ("ours float32 (LiteRT)", "ours int8 (LiteRT)"):
+            if ours in classifier:
+                print(f"  fer / {ours}: {classifier['fer (TFLite, quantized)'] / classifier[ours]:.1f}x")
 
     # Whole pipelines per frame.
     pipelines = {
