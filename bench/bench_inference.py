@@ -49,7 +49,7 @@ from fer_core.config import cache_dir  # noqa: E402
 from fer_core.detection import HaarFaceDetector, LBPFaceDetector, TrackingFaceDetector  # noqa: E402
 from fer_core.pipeline import FacePipeline  # noqa: E402
 from fer_core.runtime import (EmotionClassifier, KeypointRegressor, default_model_path,  # noqa: E402
-                              shipped_model_exists, tflite_path_for)
+                              shipped_model_exists)
 
 FER_TARGET = cache_dir() / "bench" / "fer-pkg"
 FER_PIPELINE = "fer: Haar + emotion (TFLite)"
@@ -211,8 +211,8 @@ def main(argv=None):
     else:
         fer = FER(mtcnn=False)  # its defaults: Haar at full resolution + quantized TFLite classifier
 
-    print(f"models: emotion {tflite_path_for(emotion_path) or emotion_path} ({emotion.backend}), "
-          f"keypoints {tflite_path_for(keypoint_path) or keypoint_path} ({keypoints.backend}), "
+    print(f"models: emotion {emotion.runner.path} ({emotion.backend}), "
+          f"keypoints {keypoints.runner.path} ({keypoints.backend}), "
           f"which the pipelines below run; repeat {args.repeat}, median ms")
     results = {"repeat": args.repeat, "emotion_model": str(emotion_path), "keypoint_model": str(keypoint_path)}
 

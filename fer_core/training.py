@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import KEYPOINTS, load_dataset
-from .errors import FerStudioError
+from .errors import FerStudioError, ModelError
 from .storage import read_json, save_model_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 
 
@@ -241,6 +241,8 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
         raise RunError("--finish-now needs --resume (it finishes an existing run)")
     elif state is not None or (run_dir / "metrics.json").exists():
         raise RunError(f"{run_dir} already holds a run; use --resume or another --run-dir")
+    if config.init_from and not Path(config.init_from).is_file():
+        raise RunError(f"--init-from {config.init_from}: no such model file")
     import keras  # after the checks above: a wrong command line fails fast
 
     from .models import build_model, default_input_size, model_task
@@ -301,16 +303,14 @@ def load_initial_weights(model, path):
         path: a .keras file (a run's model.keras, a checkpoint or a shipped model).
 
     Raises:
-        RunError: the file is missing or its architecture differs from ``model``'s.
+        RunError: the file is missing or unreadable, or its architecture differs from ``model``'s.
     """
-    import keras
+    from .runtime import load_keras_model
 
-    from . import losses  # noqa: F401  registers the keypoint loss for loading
-
-    path = Path(path)
-    if not path.is_file():
-        raise RunError(f"--init-from {path}: no such model file")
-    source = keras.models.load_model(path, compile=False, safe_mode=True)
+    try:
+        source = load_keras_model(path)
+    except ModelError as error:
+        raise RunError(f"--init-from {error}") from None
     shapes = [tuple(w.shape) for w in model.weights]
     source_shapes = [tuple(w.shape) for w in source.weights]
     if shapes != source_shapes:
