@@ -5,7 +5,8 @@ shift and zoom) moves the image with ``ImageProjectiveTransformV3`` (the op
 behind Keras's RandomRotation/RandomZoom) and, for keypoint targets, the
 points with the same matrix; a flip also swaps left and right keypoints.
 Random erasing (Zhong et al. 2017) then hides one rectangle of some images
-behind noise, as a hand or a scarf would.
+behind noise, as a hand or a scarf would. Mixup (Zhang et al. 2018) blends
+pairs of images and their class targets (classifiers only).
 """
 
 import math
@@ -130,3 +131,31 @@ def augment_batch(images, targets, aug, keypoints=False, seed=None):
     if keypoints:
         targets = transform_keypoints(targets, forward, flipped)
     return images, targets
+
+
+def mix_batch(images, targets, alpha, seed=None):
+    """Mixup (Zhang et al. 2018): blends each image and its target with another image of the batch.
+
+    Each image keeps a weight ``w = max(l, 1 - l)`` with ``l ~ Beta(alpha, alpha)``, so it stays
+    the larger part of its own blend; its partner is a random image of the same batch.
+
+    Arguments:
+        images: float32 (N, H, W, C) batch.
+        targets: float32 (N, K) class targets (one-hot or soft), summing to 1 per row.
+        alpha: Beta parameter (> 0); small values blend little (0.2 is usual).
+
+    Returns:
+        (images, targets): the blends ``w * x + (1 - w) * x[partner]`` and the same for targets.
+    """
+    batch = tf.shape(images)[0]
+    first = tf.random.gamma([batch], alpha, seed=seed)
+    second = tf.random.gamma([batch], alpha, seed=seed)
+    weight = first / tf.maximum(first + second, 1e-12)
+    weight = tf.maximum(weight, 1.0 - weight)
+    partner = tf.random.shuffle(tf.range(batch), seed=seed)
+    image_weight = tf.reshape(weight, [-1, 1, 1, 1])
+    target_weight = weight[:, None]
+    targets = tf.cast(targets, tf.float32)
+    mixed_images = image_weight * images + (1.0 - image_weight) * tf.gather(images, partner)
+    mixed_targets = target_weight * targets + (1.0 - target_weight) * tf.gather(targets, partner)
+    return mixed_images, mixed_targets

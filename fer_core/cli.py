@@ -125,6 +125,7 @@ def build_parser():
     p.add_argument("--shift", type=float, help="maximum shift, fraction of the side (default 0.1)")
     p.add_argument("--zoom", type=float, help="maximum zoom, relative (default 0.1)")
     p.add_argument("--erase", type=float, help="random-erasing probability per image (default 0)")
+    p.add_argument("--mixup", type=float, help="mixup Beta parameter, e.g. 0.2 (classifiers; default 0 = off)")
     p.add_argument("--warmup-epochs", type=int, help="linear warm-up epochs of the cosine schedule (default 1)")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs, 0 = off (default 10)")
     p.add_argument("--input-size", type=int, help="input side in pixels (default: the model's)")

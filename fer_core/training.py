@@ -51,6 +51,7 @@ class TrainConfig:
     shift: float = 0.1
     zoom: float = 0.1
     erase: float = 0.0                 # random-erasing probability per image
+    mixup: float = 0.0                 # mixup Beta alpha (classifiers; 0 = off)
     patience: int = 10                 # early stopping on the validation split; 0 = off
     input_size: int = 0                # 0 = the model's default
     fold: int = 0
@@ -102,7 +103,7 @@ def make_tf_dataset(dataset, config, side, training):
     """tf.data pipeline: resized float images (N, S, S, 1) and targets, batched, augmented in training."""
     import tensorflow as tf
 
-    from .augment import Augmentation, augment_batch
+    from .augment import Augmentation, augment_batch, mix_batch
     from .evaluation import fit_images
 
     images = fit_images(dataset.images, side)
@@ -115,6 +116,8 @@ def make_tf_dataset(dataset, config, side, training):
         aug = Augmentation(config.flip, config.rotation, config.shift, config.zoom, config.erase)
         keypoints = dataset.task == KEYPOINTS
         data = data.map(lambda x, y: augment_batch(x, y, aug, keypoints), num_parallel_calls=tf.data.AUTOTUNE)
+    if training and config.mixup > 0:
+        data = data.map(lambda x, y: mix_batch(x, y, config.mixup), num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)
 
 
@@ -243,6 +246,8 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
         raise RunError(f"{run_dir} already holds a run; use --resume or another --run-dir")
     if config.init_from and not Path(config.init_from).is_file():
         raise RunError(f"--init-from {config.init_from}: no such model file")
+    if config.mixup < 0:
+        raise RunError(f"--mixup {config.mixup}: the Beta parameter must be positive (or 0 for off)")
     import keras  # after the checks above: a wrong command line fails fast
 
     from .models import build_model, default_input_size, model_task
@@ -252,6 +257,8 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
     train_set, val_set, test_set = prepare_splits(config)
     if (train_set.task == KEYPOINTS) != (task == KEYPOINTS):
         raise RunError(f"model {config.model} is for {task} but dataset {config.data} is for {train_set.task}")
+    if config.mixup and task == KEYPOINTS:
+        raise RunError("--mixup blends class targets; it does not apply to keypoint regression")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "config.json", dataclasses.asdict(config))
     keras.utils.set_random_seed(config.seed)

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from fer_core.augment import ERASE_SIDE_RANGE, Augmentation, augment_batch, erase_rectangles
+from fer_core.augment import ERASE_SIDE_RANGE, Augmentation, augment_batch, erase_rectangles, mix_batch
 
 
 def _dot_image(x, y, side=96):
@@ -73,3 +73,22 @@ def test_random_erasing_probability_is_per_image():
     out, _ = augment_batch(tf.constant(images), tf.constant(np.arange(400)), Augmentation(False, 0, 0, 0, erase=0.5))
     erased = (np.abs(out.numpy() - images) > 1e-3).any(axis=(1, 2, 3))
     assert 0.4 < erased.mean() < 0.6, "about half of the images erased"
+
+
+def test_mixup_blends_each_image_with_a_partner_and_its_label_alike():
+    # image i is the constant 10 * (i + 1) and its target is one-hot at i, so a blend's target
+    # says which images went into it and with what weights, and the pixel value must agree
+    batch = 8
+    values = 10.0 * np.arange(1, batch + 1, dtype=np.float32)
+    images = np.broadcast_to(values[:, None, None, None], (batch, 4, 4, 1)).copy()
+    targets = np.eye(batch, dtype=np.float32)
+    tf.random.set_seed(5)
+    mixed, mixed_targets = (t.numpy() for t in mix_batch(tf.constant(images), tf.constant(targets), alpha=0.4))
+    assert mixed.shape == images.shape and mixed_targets.shape == targets.shape
+    np.testing.assert_allclose(mixed_targets.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(mixed[:, 0, 0, 0], mixed_targets @ values, rtol=1e-5)
+    assert (mixed == mixed[:, :1, :1, :]).all(), "a blend of constant images is constant"
+    own = mixed_targets[np.arange(batch), np.arange(batch)]
+    assert (own >= 0.5 - 1e-6).all(), "each image stays the larger part of its own blend"
+    assert ((mixed_targets > 1e-6).sum(axis=1) <= 2).all(), "a blend of at most two images"
+    assert (own < 0.999).any(), "some images were blended"

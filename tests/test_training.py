@@ -135,6 +135,29 @@ def test_init_from_refuses_a_missing_file_or_another_architecture(tmp_path, data
                           init_from=str(tmp_path / "mini" / "model.keras")), tmp_path / "b", verbose=0)
 
 
+def test_mixup_blends_the_training_batches_only(data_root):
+    from fer_core.training import make_tf_dataset, prepare_splits
+
+    config = TrainConfig(model="emotion_cnn", data="fer2013-sample", limit=64, mixup=0.4)
+    train_set, val_set, _ = prepare_splits(config)
+    _, train_targets = next(iter(make_tf_dataset(train_set, config, 48, training=True)))
+    _, val_targets = next(iter(make_tf_dataset(val_set, config, 48, training=False)))
+    assert (train_targets.numpy().max(axis=1) < 0.999).any(), "training targets are blended"
+    assert set(np.unique(val_targets.numpy())) == {0.0, 1.0}, "validation targets stay one-hot"
+
+
+def test_mixup_trains_classifiers_and_refuses_keypoints(tmp_path, data_root):
+    config = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64, mixup=0.2)
+    assert train(config, tmp_path / "run", verbose=0)["n"] == 64
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["mixup"] == 0.2
+    with pytest.raises(RunError, match="does not apply to keypoint"):
+        train(TrainConfig(model="keypoint_cnn", data="keypoints", epochs=1, limit=32, mixup=0.2),
+              tmp_path / "k", verbose=0)
+    with pytest.raises(RunError, match="must be positive"):
+        train(TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=32, mixup=-1),
+              tmp_path / "n", verbose=0)
+
+
 def test_mirrored_strategy_trains(tmp_path, data_root):
     config = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64, strategy="mirrored")
     assert train(config, tmp_path / "run", verbose=0)["n"] == 64
