@@ -134,6 +134,9 @@ def build_parser():
     p.add_argument("--strategy", choices=["default", "mirrored"], help="tf.distribute strategy (default: default)")
     p.add_argument("--init-from", help="start from the weights of this .keras model of the same architecture "
                    "(a warm restart; default: random initialisation)")
+    p.add_argument("--teacher", dest="teachers", action="append",
+                   help="distil from this .keras classifier (repeat for an averaged ensemble of teachers)")
+    p.add_argument("--distill", type=float, help="weight of the teachers' outputs in the targets (default 0.5)")
     _add_fold_args(p)
     p.set_defaults(func=cmd_train)
 

@@ -11,7 +11,7 @@ from .training import TrainConfig
 # Flags of `python -m fer_core train` for TrainConfig fields that differ from the defaults.
 _FLAG_FIELDS = ("epochs", "batch_size", "learning_rate", "optimizer", "weight_decay", "schedule",
                 "warmup_epochs", "label_smoothing", "patience", "input_size", "fold", "folds", "limit",
-                "seed", "strategy", "rotation", "shift", "zoom", "erase", "mixup", "init_from")
+                "seed", "strategy", "rotation", "shift", "zoom", "erase", "mixup", "init_from", "distill")
 _SWITCHES = {"class_weights": ("--class-weights", True), "soft_labels": ("--soft-labels", True),
              "augment": ("--no-augment", False), "flip": ("--no-flip", False)}
 
@@ -28,6 +28,7 @@ def train_command(config, run_dir):
     for name in _FLAG_FIELDS:
         if name in config and config[name] != defaults[name]:
             parts.append(f"--{name.replace('_', '-')} {config[name]}")
+    parts += [f"--teacher {path}" for path in config.get("teachers") or []]
     for name, (flag, when) in _SWITCHES.items():
         if config.get(name, defaults[name]) == when and defaults[name] != when:
             parts.append(flag)
@@ -85,8 +86,8 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
         latency_ms: {backend: ms per face}.
         extra_results: list of (description, value, command) rows.
         weaknesses: list of sentences.
-        earlier_runs: list of (config, run_dir) that this run grew from (``--init-from``), earliest
-            first: their commands come first in "How it was trained".
+        earlier_runs: list of (config, run_dir) whose models this run used (``--init-from``,
+            ``--teacher``), each before the runs that use it: their commands come first.
 
     Returns:
         markdown text.
@@ -104,9 +105,11 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
            f"{_planned(config, metrics)}), reported once on "
            f"`{split}` ({metrics['n']} samples).", "",
            "## How it was trained", ""]
+    sources = ([f"starts from the weights of `{config['init_from']}` (a warm restart)"]
+               if config.get("init_from") else [])
+    sources += [f"learns from the outputs of `{path}` (distillation)" for path in config.get("teachers") or []]
     if earlier_runs:
-        out += [f"It starts from the weights of `{config['init_from']}` (a warm restart), "
-                "so the commands run in this order:", ""]
+        out += [f"It {' and '.join(sources)}, so the commands run in this order:", ""]
     out += ["```bash"] + [f"FER_DATA_DIR=../shared/data {train_command(c, d)}"
                           for c, d in [*earlier_runs, (config, run_dir)]]
     out += ["```", "", "## Results", ""]

@@ -226,24 +226,33 @@ def run_label(path):
 
 
 def earlier_runs(config, limit=10):
-    """The runs a run grew from, earliest first: one started with ``--init-from RUN/model.keras``
-    (a warm restart) grew from RUN, which may itself have grown from another.
+    """The runs whose models a run used, each before the runs that use it: one started with
+    ``--init-from RUN/model.keras`` (a warm restart) or taught by ``--teacher RUN/model.keras``
+    (distillation) grew from RUN, which may itself have grown from others.
 
     Arguments:
         config: the run's config.json as a dict.
-        limit: at most this many steps back (a guard against a cycle of hand-edited files).
+        limit: at most this many steps back (a guard against hand-edited files).
 
     Returns:
-        list of (config dict, run folder) of the earlier runs whose config.json is found.
+        list of (config dict, run folder) of the earlier runs whose config.json is found, each once.
     """
-    chain = []
-    while config.get("init_from") and len(chain) < limit:
-        folder = Path(config["init_from"]).parent
-        config = _read_json(folder / "config.json")
-        if config is None:
-            break
-        chain.insert(0, (config, folder))
-    return chain
+    order, seen = [], set()
+
+    def visit(later, depth):
+        sources = ([later["init_from"]] if later.get("init_from") else []) + list(later.get("teachers") or [])
+        for source in sources:
+            folder = Path(source).parent
+            if folder.resolve() in seen or depth >= limit:
+                continue
+            seen.add(folder.resolve())
+            earlier = _read_json(folder / "config.json")
+            if earlier is not None:
+                visit(earlier, depth + 1)
+                order.append((earlier, folder))
+
+    visit(config, 0)
+    return order
 
 
 def _looks_like_run(folder):

@@ -60,6 +60,8 @@ class TrainConfig:
     seed: int = 0
     strategy: str = "default"          # default | mirrored
     init_from: str = ""                # start from this .keras model's weights (a warm restart)
+    teachers: list = field(default_factory=list)  # distil from these .keras classifiers (averaged)
+    distill: float = 0.5               # weight of the teachers' outputs in the training targets
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -90,24 +92,64 @@ def prepare_splits(config):
     return parts
 
 
-def _targets(dataset, config, side):
+def _targets(dataset, config, side, teacher=None):
     if dataset.task == KEYPOINTS:
         scale = side / dataset.image_size[0]
         return (dataset.keypoints * scale).reshape(len(dataset), -1).astype(np.float32)
     if config.soft_labels and dataset.soft_labels is not None:
-        return dataset.soft_labels.astype(np.float32)
-    return np.eye(len(dataset.label_names), dtype=np.float32)[dataset.labels]
+        labels = dataset.soft_labels.astype(np.float32)
+    else:
+        labels = np.eye(len(dataset.label_names), dtype=np.float32)[dataset.labels]
+    if teacher is None:
+        return labels
+    return ((1.0 - config.distill) * labels + config.distill * teacher).astype(np.float32)
 
 
-def make_tf_dataset(dataset, config, side, training):
-    """tf.data pipeline: resized float images (N, S, S, 1) and targets, batched, augmented in training."""
+def teacher_outputs(paths, dataset):
+    """The teachers' class probabilities for every image of a dataset (knowledge distillation).
+
+    Each teacher sees the images and their mirror images (flip TTA); the teachers are averaged,
+    so several snapshots of one run make a snapshot-ensemble teacher.
+
+    Arguments:
+        paths: .keras classifiers with one output per class of the dataset.
+        dataset: a classification Dataset.
+
+    Returns:
+        float32 (N, C) probabilities.
+
+    Raises:
+        RunError: a teacher is missing, unreadable, or does not output the dataset's classes.
+    """
+    from .evaluation import predict_dataset
+    from .runtime import load_keras_model
+
+    outputs = []
+    for path in paths:
+        try:
+            teacher = load_keras_model(path)
+        except ModelError as error:
+            raise RunError(f"--teacher {error}") from None
+        if teacher.output_shape[-1] != len(dataset.label_names):
+            raise RunError(f"--teacher {path}: it outputs {teacher.output_shape[-1]} values, "
+                           f"the dataset has {len(dataset.label_names)} classes")
+        outputs.append(predict_dataset(teacher, dataset, flip_tta=True))
+    return np.mean(outputs, axis=0).astype(np.float32)
+
+
+def make_tf_dataset(dataset, config, side, training, teacher=None):
+    """tf.data pipeline: resized float images (N, S, S, 1) and targets, batched, augmented in training.
+
+    Arguments:
+        teacher: (N, C) teacher probabilities blended into the targets with weight ``config.distill``.
+    """
     import tensorflow as tf
 
     from .augment import Augmentation, augment_batch, mix_batch
     from .evaluation import fit_images
 
     images = fit_images(dataset.images, side)
-    targets = _targets(dataset, config, side)
+    targets = _targets(dataset, config, side, teacher)
     data = tf.data.Dataset.from_tensor_slices((images, targets))
     if training:
         data = data.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
@@ -248,6 +290,11 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
         raise RunError(f"--init-from {config.init_from}: no such model file")
     if config.mixup < 0:
         raise RunError(f"--mixup {config.mixup}: the Beta parameter must be positive (or 0 for off)")
+    for path in config.teachers:
+        if not Path(path).is_file():
+            raise RunError(f"--teacher {path}: no such model file")
+    if not 0.0 <= config.distill <= 1.0:
+        raise RunError(f"--distill {config.distill}: the teachers' weight must be between 0 and 1")
     import keras  # after the checks above: a wrong command line fails fast
 
     from .models import build_model, default_input_size, model_task
@@ -257,13 +304,14 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
     train_set, val_set, test_set = prepare_splits(config)
     if (train_set.task == KEYPOINTS) != (task == KEYPOINTS):
         raise RunError(f"model {config.model} is for {task} but dataset {config.data} is for {train_set.task}")
-    if config.mixup and task == KEYPOINTS:
-        raise RunError("--mixup blends class targets; it does not apply to keypoint regression")
+    if (config.mixup or config.teachers) and task == KEYPOINTS:
+        raise RunError("--mixup and --teacher blend class targets; they do not apply to keypoint regression")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "config.json", dataclasses.asdict(config))
     keras.utils.set_random_seed(config.seed)
     strategy = _strategy(config.strategy)
-    train_data = make_tf_dataset(train_set, config, side, training=True)
+    teacher = teacher_outputs(config.teachers, train_set) if config.teachers else None
+    train_data = make_tf_dataset(train_set, config, side, training=True, teacher=teacher)
     val_data = make_tf_dataset(val_set, config, side, training=False)
     steps = int(np.ceil(len(train_set) / config.batch_size))
     with strategy.scope():

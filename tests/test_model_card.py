@@ -23,7 +23,8 @@ def test_train_command_reproduces_every_training_option():
         weight_decay=0.005, schedule="constant", warmup_epochs=2, label_smoothing=0.1, class_weights=True,
         soft_labels=True, augment=False, flip=False, rotation=15.0, shift=0.15, zoom=0.2, erase=0.5,
         patience=0, input_size=44, fold=3, folds=5, limit=100, seed=7, strategy="mirrored",
-        init_from="runs/y/model.keras")
+        mixup=0.2, init_from="runs/y/model.keras", teachers=["runs/t1/model.keras", "runs/t2/model.keras"],
+        distill=0.7)
     command = train_command(dataclasses.asdict(changed), "runs/x")
     args = build_parser().parse_args(shlex.split(command)[3:])
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -68,3 +69,18 @@ def test_card_of_a_warm_restart_lists_the_earlier_command_first():
     a = card.index("--epochs 50 --run-dir assets/runs/a")
     b = card.index("--epochs 45 --init-from assets/runs/a/model.keras --run-dir assets/runs/b")
     assert a < b and "starts from the weights of `assets/runs/a/model.keras`" in card
+
+
+def test_card_of_a_distilled_run_gives_its_teachers_and_their_commands_first():
+    teacher = {"model": "resnet10", "data": "fer2013", "epochs": 50}
+    student = {"model": "mini_xception", "data": "fer2013", "epochs": 30, "distill": 0.7,
+               "teachers": ["assets/runs/a/model.keras", "assets/runs/b/model.keras"]}
+    command = train_command(student, "assets/runs/s")
+    assert command.endswith("--distill 0.7 --teacher assets/runs/a/model.keras "
+                            "--teacher assets/runs/b/model.keras --run-dir assets/runs/s")
+    card = render_model_card(
+        "emotion", "assets/models/emotion.keras", "assets/runs/s", student,
+        {"task": "classification", "params": 10, "input_size": 48}, METRICS, [{"epoch": 1, "loss": 2.0}],
+        [], {}, earlier_runs=[(teacher, "assets/runs/a"), ({**teacher, "seed": 1}, "assets/runs/b")])
+    assert card.index("--run-dir assets/runs/a") < card.index("--run-dir assets/runs/b") < card.index(command)
+    assert "learns from the outputs of `assets/runs/b/model.keras` (distillation)" in card

@@ -249,3 +249,15 @@ def test_earlier_runs_follow_init_from_back_to_the_first_run(tmp_path):
     assert earlier_runs(third) == [(first, tmp_path / "a"), (second, tmp_path / "b")]
     assert earlier_runs(first) == []
     assert earlier_runs({**first, "init_from": str(tmp_path / "shipped.keras")}) == [], "not a run: no lineage"
+
+
+def test_earlier_runs_include_teachers_once_each_before_their_students(tmp_path):
+    first = {"model": "resnet10", "data": "fer2013"}
+    second = {**first, "init_from": str(tmp_path / "a" / "model.keras")}
+    write_run(tmp_path / "a", config=first)
+    write_run(tmp_path / "b", config=second)
+    student = {**first, "init_from": str(tmp_path / "b" / "model.keras"),
+               "teachers": [str(tmp_path / "a" / "model.keras"), str(tmp_path / "b" / "model.keras")]}
+    assert earlier_runs(student) == [(first, tmp_path / "a"), (second, tmp_path / "b")]
+    taught_only = {**first, "teachers": [str(tmp_path / "b" / "model.keras")]}
+    assert earlier_runs(taught_only) == [(first, tmp_path / "a"), (second, tmp_path / "b")]

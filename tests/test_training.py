@@ -150,12 +150,46 @@ def test_mixup_trains_classifiers_and_refuses_keypoints(tmp_path, data_root):
     config = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64, mixup=0.2)
     assert train(config, tmp_path / "run", verbose=0)["n"] == 64
     assert json.loads((tmp_path / "run" / "config.json").read_text())["mixup"] == 0.2
-    with pytest.raises(RunError, match="does not apply to keypoint"):
+    with pytest.raises(RunError, match="do not apply to keypoint"):
         train(TrainConfig(model="keypoint_cnn", data="keypoints", epochs=1, limit=32, mixup=0.2),
               tmp_path / "k", verbose=0)
     with pytest.raises(RunError, match="must be positive"):
         train(TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=32, mixup=-1),
               tmp_path / "n", verbose=0)
+
+
+def test_distillation_blends_the_averaged_teachers_into_the_training_targets(tmp_path, data_root):
+    from fer_core.evaluation import predict_dataset
+    from fer_core.runtime import load_keras_model
+    from fer_core.training import make_tf_dataset, prepare_splits, teacher_outputs
+
+    train(TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64), tmp_path / "a", verbose=0)
+    train(TrainConfig(model="mini_xception", data="fer2013-sample", epochs=1, limit=64), tmp_path / "b", verbose=0)
+    teachers = [str(tmp_path / "a" / "model.keras"), str(tmp_path / "b" / "model.keras")]
+    config = TrainConfig(model="emotion_cnn", data="fer2013-sample", limit=64, teachers=teachers, distill=0.3)
+    train_set, _, _ = prepare_splits(config)
+    taught = teacher_outputs(teachers, train_set)
+    expected = np.mean([predict_dataset(load_keras_model(p), train_set, flip_tta=True) for p in teachers], axis=0)
+    np.testing.assert_allclose(taught, expected, rtol=1e-5, atol=1e-6)
+    _, targets = next(iter(make_tf_dataset(train_set, config, 48, training=False, teacher=taught)))
+    hard = np.eye(7, dtype=np.float32)[train_set.labels[:len(targets)]]
+    np.testing.assert_allclose(targets.numpy(), 0.7 * hard + 0.3 * taught[:len(targets)], atol=1e-6)
+    metrics = train(config, tmp_path / "student", verbose=0)
+    assert metrics["n"] == 64
+    assert json.loads((tmp_path / "student" / "config.json").read_text())["teachers"] == teachers
+
+
+def test_distillation_refuses_bad_teachers(tmp_path, data_root):
+    def student(**kwargs):
+        return TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=32, **kwargs)
+
+    with pytest.raises(RunError, match="no such model file"):
+        train(student(teachers=[str(tmp_path / "absent.keras")]), tmp_path / "a", verbose=0)
+    with pytest.raises(RunError, match="between 0 and 1"):
+        train(student(distill=1.5), tmp_path / "b", verbose=0)
+    train(TrainConfig(model="keypoint_cnn", data="keypoints", epochs=1, limit=32), tmp_path / "kp", verbose=0)
+    with pytest.raises(RunError, match="outputs 30 values"):
+        train(student(teachers=[str(tmp_path / "kp" / "model.keras")]), tmp_path / "c", verbose=0)
 
 
 def test_mirrored_strategy_trains(tmp_path, data_root):
