@@ -26,7 +26,8 @@ import numpy as np
 
 from .datasets import KEYPOINTS, load_dataset
 from .errors import FerStudioError, ModelError
-from .storage import read_json, save_model_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
+from .storage import (read_json, save_model_atomic, write_bytes_atomic, write_csv_atomic, write_json_atomic,
+                      write_text_atomic)
 
 
 @dataclass
@@ -135,6 +136,36 @@ def teacher_outputs(paths, dataset):
                            f"the dataset has {len(dataset.label_names)} classes")
         outputs.append(predict_dataset(teacher, dataset, flip_tta=True))
     return np.mean(outputs, axis=0).astype(np.float32)
+
+
+def cached_teacher_outputs(cache_path, paths, dataset):
+    """``teacher_outputs`` kept in a file, so that a resumed run does not run its teachers again.
+
+    The file is reused while the teachers (path, size, modification time) and the number of
+    images are those it was made from; otherwise the outputs are computed and the file rewritten.
+
+    Arguments:
+        cache_path: an .npz file (in the run's git-ignored checkpoints folder).
+        paths, dataset: as for ``teacher_outputs``.
+
+    Returns:
+        float32 (N, C) probabilities.
+    """
+    import io
+    import json
+
+    key = json.dumps([[str(p), Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for p in paths] + [len(dataset)])
+    cache_path = Path(cache_path)
+    if cache_path.is_file():
+        with np.load(cache_path) as cached:
+            if str(cached["key"]) == key:
+                return cached["outputs"]
+    outputs = teacher_outputs(paths, dataset)
+    buffer = io.BytesIO()
+    np.savez(buffer, key=np.array(key), outputs=outputs)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(cache_path, buffer.getvalue())
+    return outputs
 
 
 def make_tf_dataset(dataset, config, side, training, teacher=None):
@@ -310,7 +341,8 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
     write_json_atomic(run_dir / "config.json", dataclasses.asdict(config))
     keras.utils.set_random_seed(config.seed)
     strategy = _strategy(config.strategy)
-    teacher = teacher_outputs(config.teachers, train_set) if config.teachers else None
+    teacher = (cached_teacher_outputs(run_dir / "checkpoints" / "teacher_outputs.npz", config.teachers, train_set)
+               if config.teachers else None)
     train_data = make_tf_dataset(train_set, config, side, training=True, teacher=teacher)
     val_data = make_tf_dataset(val_set, config, side, training=False)
     steps = int(np.ceil(len(train_set) / config.batch_size))

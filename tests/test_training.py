@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_core.training import RunError, TrainConfig, train
+from fer_core.training import RunError, TrainConfig, prepare_splits, train
 
 RECORD_FILES = {"config.json", "state.json", "history.csv", "model.keras", "model_info.json",
                 "metrics.json", "predictions.csv", "summary.txt"}
@@ -136,7 +136,7 @@ def test_init_from_refuses_a_missing_file_or_another_architecture(tmp_path, data
 
 
 def test_mixup_blends_the_training_batches_only(data_root):
-    from fer_core.training import make_tf_dataset, prepare_splits
+    from fer_core.training import make_tf_dataset
 
     config = TrainConfig(model="emotion_cnn", data="fer2013-sample", limit=64, mixup=0.4)
     train_set, val_set, _ = prepare_splits(config)
@@ -161,7 +161,7 @@ def test_mixup_trains_classifiers_and_refuses_keypoints(tmp_path, data_root):
 def test_distillation_blends_the_averaged_teachers_into_the_training_targets(tmp_path, data_root):
     from fer_core.evaluation import predict_dataset
     from fer_core.runtime import load_keras_model
-    from fer_core.training import make_tf_dataset, prepare_splits, teacher_outputs
+    from fer_core.training import make_tf_dataset, teacher_outputs
 
     train(TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64), tmp_path / "a", verbose=0)
     train(TrainConfig(model="mini_xception", data="fer2013-sample", epochs=1, limit=64), tmp_path / "b", verbose=0)
@@ -177,6 +177,26 @@ def test_distillation_blends_the_averaged_teachers_into_the_training_targets(tmp
     metrics = train(config, tmp_path / "student", verbose=0)
     assert metrics["n"] == 64
     assert json.loads((tmp_path / "student" / "config.json").read_text())["teachers"] == teachers
+
+
+def test_teacher_outputs_are_cached_until_a_teacher_changes(tmp_path, data_root, monkeypatch):
+    import fer_core.training as training
+
+    train(TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=32), tmp_path / "a", verbose=0)
+    teacher = tmp_path / "a" / "model.keras"
+    train_set, _, _ = prepare_splits(TrainConfig(model="emotion_cnn", data="fer2013-sample", limit=32))
+    cache = tmp_path / "run" / "checkpoints" / "teacher_outputs.npz"
+    first = training.cached_teacher_outputs(cache, [str(teacher)], train_set)
+    assert first.shape == (32, 7) and cache.is_file()
+
+    def no_teacher_run(*args):
+        raise AssertionError("teachers ran again")
+
+    monkeypatch.setattr(training, "teacher_outputs", no_teacher_run)
+    np.testing.assert_array_equal(training.cached_teacher_outputs(cache, [str(teacher)], train_set), first)
+    os.utime(teacher, ns=(teacher.stat().st_atime_ns, teacher.stat().st_mtime_ns + 10**9))
+    with pytest.raises(AssertionError, match="teachers ran again"):
+        training.cached_teacher_outputs(cache, [str(teacher)], train_set)
 
 
 def test_distillation_refuses_bad_teachers(tmp_path, data_root):
