@@ -154,7 +154,8 @@ def cached_teacher_outputs(cache_path, paths, dataset):
     import io
     import json
 
-    key = json.dumps([[str(p), Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for p in paths] + [len(dataset)])
+    stats = [(str(p), Path(p).stat()) for p in paths]
+    key = json.dumps([[p, stat.st_size, stat.st_mtime_ns] for p, stat in stats] + [len(dataset)])
     cache_path = Path(cache_path)
     if cache_path.is_file():
         with np.load(cache_path) as cached:
@@ -317,13 +318,13 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
         raise RunError("--finish-now needs --resume (it finishes an existing run)")
     elif state is not None or (run_dir / "metrics.json").exists():
         raise RunError(f"{run_dir} already holds a run; use --resume or another --run-dir")
-    if config.init_from and not Path(config.init_from).is_file():
-        raise RunError(f"--init-from {config.init_from}: no such model file")
+    models_used = [("--init-from", config.init_from)] if config.init_from else []
+    models_used += [("--teacher", path) for path in config.teachers]
+    for flag, path in models_used:
+        if not Path(path).is_file():
+            raise RunError(f"{flag} {path}: no such model file")
     if config.mixup < 0:
         raise RunError(f"--mixup {config.mixup}: the Beta parameter must be positive (or 0 for off)")
-    for path in config.teachers:
-        if not Path(path).is_file():
-            raise RunError(f"--teacher {path}: no such model file")
     if not 0.0 <= config.distill <= 1.0:
         raise RunError(f"--distill {config.distill}: the teachers' weight must be between 0 and 1")
     import keras  # after the checks above: a wrong command line fails fast
@@ -331,12 +332,12 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
     from .models import build_model, default_input_size, model_task
 
     task = model_task(config.model)
+    if (config.mixup or config.teachers) and task == KEYPOINTS:
+        raise RunError("--mixup and --teacher blend class targets; they do not apply to keypoint regression")
     side = config.input_size or default_input_size(config.model)
     train_set, val_set, test_set = prepare_splits(config)
     if (train_set.task == KEYPOINTS) != (task == KEYPOINTS):
         raise RunError(f"model {config.model} is for {task} but dataset {config.data} is for {train_set.task}")
-    if (config.mixup or config.teachers) and task == KEYPOINTS:
-        raise RunError("--mixup and --teacher blend class targets; they do not apply to keypoint regression")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "config.json", dataclasses.asdict(config))
     keras.utils.set_random_seed(config.seed)
