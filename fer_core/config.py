@@ -57,8 +57,8 @@ def _mirror_index(name):
 KEYPOINT_FLIP_ORDER = tuple(_mirror_index(name) for name in KEYPOINT_NAMES)
 
 # The model zoo's names (built by fer_core.models, which imports TensorFlow).
-MODEL_NAMES = ("lenet5", "emotion_cnn", "vgg_fer", "mini_xception", "resnet10", "keypoint_cnn",
-               "keypoint_xception")
+MODEL_NAMES = ("lenet5", "emotion_cnn", "vgg_fer", "mini_xception", "resnet10", "resnet18",
+               "keypoint_cnn", "keypoint_xception")
 
 KEYPOINT_INPUT_SIZE = 96
 EMOTION_INPUT_SIZE = 48

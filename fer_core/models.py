@@ -127,22 +127,33 @@ def _basic_residual_block(x, filters, strides):
     return layers.Activation("relu")(layers.Add()([y, shortcut]))
 
 
-def resnet10(input_shape=(48, 48, 1), num_classes=7, widths=(64, 128, 256, 512), dropout=0.2):
-    """A ResNet-10 for 48x48 faces: a 3x3 stem at full resolution and a 2x2 max pool, then
-    one basic residual block per stage (64, 128, 256, 512 filters at 24, 12, 6, 3 pixels),
-    global average pooling and dropout.
+def _resnet(name, input_shape, num_classes, blocks, widths=(64, 128, 256, 512), dropout=0.2):
+    """A ResNet for 48x48 faces: a 3x3 stem at full resolution and a 2x2 max pool, then
+    ``blocks[i]`` basic residual blocks at ``widths[i]`` filters per stage (24, 12, 6 and 3
+    pixels), global average pooling and dropout."""
+    inputs, x = _inputs(input_shape)
+    x = _conv_bn_relu(x, widths[0])
+    x = layers.MaxPooling2D(2)(x)
+    for stage, (count, filters) in enumerate(zip(blocks, widths)):
+        for block in range(count):
+            x = _basic_residual_block(x, filters, strides=2 if stage > 0 and block == 0 else 1)
+    x = layers.GlobalAveragePooling2D(name="features")(x)
+    x = layers.Dropout(dropout)(x)
+    return keras.Model(inputs, _classifier_head(x, num_classes), name=name)
+
+
+def resnet10(input_shape=(48, 48, 1), num_classes=7):
+    """ResNet-10: one basic block per stage (64, 128, 256, 512 filters).
 
     Not one of the tutorials' nets: the zoo's accuracy model (about 4.9M weights, 0.4 ms per
     face in LiteRT int8), trainable on a CPU in a session because it downsamples after the stem.
     """
-    inputs, x = _inputs(input_shape)
-    x = _conv_bn_relu(x, widths[0])
-    x = layers.MaxPooling2D(2)(x)
-    for stage, filters in enumerate(widths):
-        x = _basic_residual_block(x, filters, strides=1 if stage == 0 else 2)
-    x = layers.GlobalAveragePooling2D(name="features")(x)
-    x = layers.Dropout(dropout)(x)
-    return keras.Model(inputs, _classifier_head(x, num_classes), name="resnet10")
+    return _resnet("resnet10", input_shape, num_classes, blocks=(1, 1, 1, 1))
+
+
+def resnet18(input_shape=(48, 48, 1), num_classes=7):
+    """ResNet-18: two basic blocks per stage (about 11.2M weights); for training on a GPU."""
+    return _resnet("resnet18", input_shape, num_classes, blocks=(2, 2, 2, 2))
 
 
 def keypoint_cnn(input_shape=(96, 96, 1), num_classes=len(KEYPOINT_COLUMNS)):
@@ -198,6 +209,7 @@ MODELS = {
     "vgg_fer": (vgg_fer, "classification", 48),
     "mini_xception": (mini_xception, "classification", 48),
     "resnet10": (resnet10, "classification", 48),
+    "resnet18": (resnet18, "classification", 48),
     "keypoint_cnn": (keypoint_cnn, "keypoints", 96),
     "keypoint_xception": (keypoint_xception, "keypoints", 96),
 }

@@ -9,7 +9,8 @@ from fer_core.models import build_model, default_input_size, model_task
 
 @pytest.mark.parametrize("name, params", [
     ("lenet5", 4_774_791), ("emotion_cnn", 2_380_679), ("vgg_fer", 2_328_007),
-    ("mini_xception", 58_423), ("resnet10", 4_906_311), ("keypoint_cnn", 8_051_502), ("keypoint_xception", 785_006)])
+    ("mini_xception", 58_423), ("resnet10", 4_906_311), ("resnet18", 11_180_871),
+    ("keypoint_cnn", 8_051_502), ("keypoint_xception", 785_006)])
 def test_zoo_models_build_with_their_tutorial_sizes(name, params):
     model = build_model(name)
     assert model.count_params() == params
@@ -38,7 +39,7 @@ def test_untrained_keypoint_models_predict_near_the_crop_centre():
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model 'resnet9000'"):
         build_model("resnet9000")
-    assert default_input_size("keypoint_cnn") == 96 and len(MODEL_NAMES) == 7
+    assert default_input_size("keypoint_cnn") == 96 and len(MODEL_NAMES) == 8
 
 
 def test_resnet10_downsamples_after_its_stem_to_a_3x3_map():
@@ -46,3 +47,9 @@ def test_resnet10_downsamples_after_its_stem_to_a_3x3_map():
     maps = [layer.output.shape[1] for layer in model.layers if layer.__class__.__name__ == "Add"]
     assert maps == [24, 12, 6, 3], "one residual block per stage, halving from 24 pixels"
     assert model.get_layer("features").output.shape == (None, 512)
+
+
+def test_resnet18_has_two_blocks_per_stage():
+    model = build_model("resnet18")
+    maps = [layer.output.shape[1] for layer in model.layers if layer.__class__.__name__ == "Add"]
+    assert maps == [24, 24, 12, 12, 6, 6, 3, 3]

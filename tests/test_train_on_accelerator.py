@@ -1,0 +1,86 @@
+"""tools/train_on_accelerator.py: packing, the backend-independent augmentation, the schedule,
+and a small run end to end (here on the TensorFlow backend; on a GPU machine, JAX)."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+
+import train_on_accelerator as tool  # noqa: E402
+
+NAMES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def _faces(count, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (count, 48, 48), dtype=np.uint8)
+
+
+def test_packed_images_and_labels_come_back_unchanged(tmp_path):
+    train, val = _faces(300, 1), _faces(7, 2)
+    tool.write_packed(tmp_path, {"train": (train, np.arange(300) % 7), "val": (val, np.arange(7))}, NAMES)
+    x_train, y_train, x_val, y_val, names = tool.load_packed(tmp_path)
+    assert x_train.shape == (300, 48, 48, 1) and x_train.dtype == np.float32
+    assert np.array_equal(x_train[..., 0], train) and np.array_equal(x_val[..., 0], val)
+    assert list(y_train[:8]) == [0, 1, 2, 3, 4, 5, 6, 0] and names == NAMES
+
+
+def test_learning_rate_warms_up_then_decays_to_one_percent():
+    rates = [tool.learning_rate_at(epoch, 100, 0.1, 2) for epoch in range(100)]
+    assert rates[0] == pytest.approx(0.01) and rates[1] == pytest.approx(0.055)
+    assert rates[2] == pytest.approx(0.1) and max(rates) == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(rates[2:], rates[3:])) and rates[-1] == pytest.approx(0.001, abs=2e-4)
+
+
+def test_augmentation_without_ranges_only_flips():
+    images = _faces(16).astype(np.float32)[..., None]
+    out = np.asarray(tool.make_augmenter(0, 0, 0, 0, seed=1)(images, training=True))
+    mirrored = [np.allclose(o, i[:, ::-1], atol=1e-3) for o, i in zip(out, images)]
+    same = [np.allclose(o, i, atol=1e-3) for o, i in zip(out, images)]
+    assert all(m or s for m, s in zip(mirrored, same)) and 0 < sum(mirrored) < 16
+    assert np.array_equal(tool.make_augmenter(15, 0.15, 0.15, 0.5, seed=1)(images, training=False), images)
+
+
+def test_augmentation_warps_like_fer_core_augment():
+    import keras
+    import tensorflow as tf
+
+    from fer_core import augment
+
+    images = _faces(4).astype(np.float32)[..., None]
+    forward, _ = augment.random_affine(4, 48, augment.Augmentation(rotation=15, shift=0.15, zoom=0.15), seed=3)
+    expected = augment.transform_images(tf.constant(images), forward).numpy()
+    inverse = np.linalg.inv(forward.numpy())
+    flat = (inverse.reshape(4, 9)[:, :8] / inverse[:, 2:3, 2]).astype(np.float32)
+    warped = keras.ops.image.affine_transform(images, flat, interpolation="bilinear", fill_mode="nearest")
+    assert np.abs(np.asarray(warped) - expected).max() < 0.01
+
+
+def test_augmentation_erases_about_the_asked_share_of_images():
+    images = np.full((400, 48, 48, 1), 128.0, np.float32)
+    out = np.asarray(tool.make_augmenter(0, 0, 0, 0.5, seed=2)(images, training=True))
+    erased = (np.abs(out - 128.0) > 1e-3).any(axis=(1, 2, 3))
+    assert 0.4 < erased.mean() < 0.6
+    assert out.min() >= 0.0 and out.max() <= 255.0
+
+
+def test_a_small_run_writes_history_config_and_weights_that_fer_core_models_load(tmp_path):
+    from fer_core.models import build_model
+
+    packed, out = tmp_path / "packed", tmp_path / "out"
+    tool.write_packed(packed, {"train": (_faces(96, 3), np.arange(96) % 7), "val": (_faces(32, 4), np.arange(32) % 7)},
+                      NAMES)
+    np.savez(packed / "teacher.npz", outputs=np.full((96, 7), 1 / 7, np.float32))
+    tool.main(["train", "--data", str(packed), "--out", str(out), "--model", "resnet10", "--epochs", "2",
+               "--batch-size", "32", "--teacher", str(packed / "teacher.npz")])
+    config = json.loads((out / "config.json").read_text())
+    assert config["epochs_run"] == 2 and config["backend"] == "tensorflow" and config["params"] == 4_906_311
+    history = (out / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,") and len(history) == 3
+    model = build_model("resnet10")
+    model.load_weights(out / "best.weights.h5")
+    assert np.asarray(model.predict_on_batch(np.zeros((1, 48, 48, 1), np.float32))).shape == (1, 7)
