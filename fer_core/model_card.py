@@ -22,7 +22,12 @@ def train_command(config, run_dir):
     Arguments:
         config: the run's config.json as a dict.
         run_dir: where the command writes its run record.
+
+    A run trained elsewhere (``tools/train_on_accelerator.py``) keeps its own command line in
+    ``extra["train_command"]``; that one is returned.
     """
+    if (config.get("extra") or {}).get("train_command"):
+        return config["extra"]["train_command"]
     defaults = dataclasses.asdict(TrainConfig(model=config["model"], data=config["data"]))
     parts = ["python -m fer_core train", f"--model {config['model']}", f"--data {config['data']}"]
     for name in _FLAG_FIELDS:

@@ -84,3 +84,8 @@ def test_card_of_a_distilled_run_gives_its_teachers_and_their_commands_first():
         [], {}, earlier_runs=[(teacher, "assets/runs/a"), ({**teacher, "seed": 1}, "assets/runs/b")])
     assert card.index("--run-dir assets/runs/a") < card.index("--run-dir assets/runs/b") < card.index(command)
     assert "learns from the outputs of `assets/runs/b/model.keras` (distillation)" in card
+
+
+def test_train_command_of_a_run_trained_elsewhere_is_its_own():
+    config = {"model": "resnet18", "data": "fer2013", "extra": {"train_command": "python tools/x.py train"}}
+    assert train_command(config, "assets/runs/x") == "python tools/x.py train"

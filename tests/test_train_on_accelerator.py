@@ -84,3 +84,13 @@ def test_a_small_run_writes_history_config_and_weights_that_fer_core_models_load
     model = build_model("resnet10")
     model.load_weights(out / "best.weights.h5")
     assert np.asarray(model.predict_on_batch(np.zeros((1, 48, 48, 1), np.float32))).shape == (1, 7)
+
+
+def test_gpu_train_command_repeats_the_resolved_epochs_and_teacher():
+    config = {"model": "resnet18", "epochs": 380, "batch_size": 128, "lr": 0.1, "weight_decay": 0.005,
+              "warmup_epochs": 2, "label_smoothing": 0.1, "rotation": 15.0, "shift": 0.15, "zoom": 0.15,
+              "erase": 0.5, "seed": 0, "teacher": "", "distill": 0.5, "minutes": 20.0}
+    command = tool.gpu_train_command(config)
+    assert "--model resnet18 --epochs 380 --batch-size 128 --lr 0.1" in command
+    assert "--minutes" not in command and "--teacher" not in command
+    assert "--teacher t.npz --distill 0.5" in tool.gpu_train_command({**config, "teacher": "t.npz"})

@@ -233,6 +233,19 @@ def train(args):
 
 # ----------------------------------------------------------------------------- run record
 
+TRAIN_FLAGS = ("model", "epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing",
+               "rotation", "shift", "zoom", "erase", "seed")
+
+
+def gpu_train_command(gpu):
+    """The `train` command line that repeats a GPU run, from its config.json (epochs as resolved)."""
+    parts = ["KERAS_BACKEND=jax python tools/train_on_accelerator.py train --data .gpu --out OUT"]
+    parts += [f"--{name.replace('_', '-')} {gpu[name]}" for name in TRAIN_FLAGS]
+    if gpu.get("teacher"):
+        parts += [f"--teacher {gpu['teacher']}", f"--distill {gpu['distill']}"]
+    return " ".join(parts)
+
+
 def record(args):
     """Builds a fer_core run record from the GPU run's weights, history and config; evaluates it."""
     import dataclasses
@@ -245,6 +258,7 @@ def record(args):
 
     gpu = json.loads(Path(args.config).read_text())
     history = pd.read_csv(args.history)
+    run_dir = Path(args.run_dir)
     config = TrainConfig(
         model=gpu["model"], data="fer2013", epochs=int(gpu["epochs_run"]), batch_size=gpu["batch_size"],
         learning_rate=gpu["lr"], optimizer="sgd", weight_decay=gpu["weight_decay"], schedule="cosine",
@@ -253,8 +267,10 @@ def record(args):
         seed=gpu["seed"], distill=gpu["distill"] if gpu.get("teacher") else 0.5,
         extra={"trained_with": "tools/train_on_accelerator.py", "backend": gpu["backend"],
                "keras": gpu["keras"], "teacher_outputs": gpu.get("teacher") or "",
-               "device": args.device, "schedule_step": "epoch"})
-    run_dir = Path(args.run_dir)
+               "device": args.device, "schedule_step": "epoch",
+               "train_command": gpu_train_command(gpu) + f" && python tools/train_on_accelerator.py record "
+                                f"--weights OUT/best.weights.h5 --history OUT/history.csv "
+                                f"--config OUT/config.json --run-dir {run_dir}"})
     run_dir.mkdir(parents=True, exist_ok=True)
     _, _, test_set = prepare_splits(config)
     model = build_model(config.model)
