@@ -112,7 +112,11 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
            "## How it was trained", ""]
     sources = ([f"starts from the weights of `{config['init_from']}` (a warm restart)"]
                if config.get("init_from") else [])
-    sources += [f"learns from the outputs of `{path}` (distillation)" for path in config.get("teachers") or []]
+    teachers = [f"`{path}`" for path in config.get("teachers") or []]
+    if teachers:
+        listed = teachers[0] if len(teachers) == 1 else f"{', '.join(teachers[:-1])} and {teachers[-1]}"
+        sources.append(f"learns from the {'averaged ' if len(teachers) > 1 else ''}outputs of {listed} "
+                       f"(distillation)")
     if earlier_runs:
         out += [f"It {' and '.join(sources)}, so the commands run in this order:", ""]
     out += ["```bash"] + [f"FER_DATA_DIR=../shared/data {train_command(c, d)}"

@@ -83,7 +83,8 @@ def test_card_of_a_distilled_run_gives_its_teachers_and_their_commands_first():
         {"task": "classification", "params": 10, "input_size": 48}, METRICS, [{"epoch": 1, "loss": 2.0}],
         [], {}, earlier_runs=[(teacher, "assets/runs/a"), ({**teacher, "seed": 1}, "assets/runs/b")])
     assert card.index("--run-dir assets/runs/a") < card.index("--run-dir assets/runs/b") < card.index(command)
-    assert "learns from the outputs of `assets/runs/b/model.keras` (distillation)" in card
+    assert ("learns from the averaged outputs of `assets/runs/a/model.keras` and `assets/runs/b/model.keras` "
+            "(distillation)") in card
 
 
 def test_train_command_of_a_run_trained_elsewhere_is_its_own():

@@ -237,6 +237,13 @@ TRAIN_FLAGS = ("model", "epochs", "batch_size", "lr", "weight_decay", "warmup_ep
                "rotation", "shift", "zoom", "erase", "seed")
 
 
+def recorded_command(gpu, run_dir):
+    """The three steps that repeat a GPU run and record it in ``run_dir`` (train runs on the GPU machine)."""
+    return (f"python tools/train_on_accelerator.py pack --out .gpu && {gpu_train_command(gpu)} && "
+            f"python tools/train_on_accelerator.py record --weights OUT/best.weights.h5 "
+            f"--history OUT/history.csv --config OUT/config.json --run-dir {run_dir}")
+
+
 def gpu_train_command(gpu):
     """The `train` command line that repeats a GPU run, from its config.json (epochs as resolved)."""
     parts = ["KERAS_BACKEND=jax python tools/train_on_accelerator.py train --data .gpu --out OUT"]
@@ -268,9 +275,7 @@ def record(args):
         extra={"trained_with": "tools/train_on_accelerator.py", "backend": gpu["backend"],
                "keras": gpu["keras"], "teacher_outputs": gpu.get("teacher") or "",
                "device": args.device, "schedule_step": "epoch",
-               "train_command": gpu_train_command(gpu) + f" && python tools/train_on_accelerator.py record "
-                                f"--weights OUT/best.weights.h5 --history OUT/history.csv "
-                                f"--config OUT/config.json --run-dir {run_dir}"})
+               "train_command": recorded_command(gpu, run_dir)})
     run_dir.mkdir(parents=True, exist_ok=True)
     _, _, test_set = prepare_splits(config)
     model = build_model(config.model)
