@@ -286,7 +286,8 @@ def _make_recorder(run_dir, monitor, mode, state):
 def _write_history(run_dir, history):
     import pandas as pd
 
-    write_csv_atomic(run_dir / "history.csv", pd.DataFrame(history))
+    # Before the first epoch: a header-only file, so that readers get an empty table, not a parse error.
+    write_csv_atomic(run_dir / "history.csv", pd.DataFrame(history) if history else pd.DataFrame({"epoch": []}))
 
 
 def train(config, run_dir, resume=False, verbose=None, finish_now=False):

@@ -234,3 +234,10 @@ def test_kaggle_keypoint_rows_with_missing_points_still_train(tmp_path):
     metrics = train(config, tmp_path / "run", verbose=0)
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert np.isfinite(history.loss).all() and np.isfinite(metrics["rmse"])
+
+
+def test_history_before_the_first_epoch_is_an_empty_table(tmp_path):
+    from fer_core.training import _write_history
+
+    _write_history(tmp_path, [])
+    assert pd.read_csv(tmp_path / "history.csv").epoch.tolist() == []
