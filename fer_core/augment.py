@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from .config import KEYPOINT_FLIP_ORDER
+from .config import ERASE_SIDE_RANGE, KEYPOINT_FLIP_ORDER
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,6 @@ class Augmentation:
     shift: float = 0.1
     zoom: float = 0.1
     erase: float = 0.0
-
-
-# Random erasing's rectangle: each side 10%-50% of the image's.
-ERASE_SIDE_RANGE = (0.1, 0.5)
 
 
 def random_affine(batch, side, aug, seed=None):

@@ -361,12 +361,7 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
                 load_initial_weights(model, config.init_from)
             _compile(model, config, task, steps)
     _write_history(run_dir, state["history"])  # derived from state.json, which may be one epoch ahead
-    write_text_atomic(run_dir / "summary.txt", _summary_text(model))
-    write_json_atomic(run_dir / "model_info.json", {
-        "model": config.model, "task": task, "dataset": config.data, "input_size": side,
-        "label_names": list(train_set.label_names), "fold": config.fold, "folds": config.folds,
-        "params": int(model.count_params()),
-    })
+    write_model_description(run_dir, config, model, task, side, train_set.label_names)
     monitor, mode = _monitor(task)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
@@ -406,6 +401,25 @@ def load_initial_weights(model, path):
         raise RunError(f"--init-from {path}: its architecture differs from {model.name} "
                        f"({len(source_shapes)} weight tensors, expected {len(shapes)} of the same shapes)")
     model.set_weights(source.get_weights())
+
+
+def write_model_description(run_dir, config, model, task, side, label_names):
+    """Writes a run's summary.txt (the Keras model summary) and model_info.json.
+
+    Arguments:
+        run_dir: the run record folder.
+        config: its TrainConfig.
+        model: the built zoo model.
+        task: "classification" or "keypoints".
+        side: the input side the model was built for.
+        label_names: the dataset's class names (or keypoint dataset's names).
+    """
+    write_text_atomic(run_dir / "summary.txt", _summary_text(model))
+    write_json_atomic(run_dir / "model_info.json", {
+        "model": config.model, "task": task, "dataset": config.data, "input_size": side,
+        "label_names": list(label_names), "fold": config.fold, "folds": config.folds,
+        "params": int(model.count_params()),
+    })
 
 
 def _summary_text(model):

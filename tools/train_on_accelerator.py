@@ -31,9 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fer_core.config import EMOTION_INPUT_SIZE as SIDE, ERASE_SIDE_RANGE  # noqa: E402  (TensorFlow-free)
+
 GRID_COLUMNS = 256           # images per row of a packed PNG
-SIDE = 48
-ERASE_SIDE_RANGE = (0.1, 0.5)  # as fer_core.augment
 
 
 # ----------------------------------------------------------------------------- data
@@ -157,11 +157,14 @@ def make_augmenter(rotation, shift, zoom, erase, seed):
 # ----------------------------------------------------------------------------- training
 
 def learning_rate_at(epoch, epochs, peak, warmup):
-    """Per-epoch learning rate: linear warmup from 10% of peak, then cosine decay to 1% of peak."""
-    if epoch < warmup:
-        return peak * (0.1 + 0.9 * epoch / warmup)
-    progress = (epoch - warmup) / max(1, epochs - warmup)
-    return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+    """Per-epoch learning rate: `fer_core train`'s Keras CosineDecay (linear warmup from 10% of
+    peak, then cosine decay to 1% of peak), stepped once an epoch instead of once a batch."""
+    import keras
+
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak * 0.1 if warmup else peak, decay_steps=max(1, epochs - warmup), alpha=0.01,
+        warmup_target=peak if warmup else None, warmup_steps=warmup)
+    return float(keras.ops.convert_to_numpy(schedule(epoch)))
 
 
 def train(args):
@@ -204,9 +207,7 @@ def train(args):
             seconds = time.time() - self.started
             if args.minutes and epoch == 1:  # the first epoch includes compilation; time the second
                 left = args.minutes * 60 - (time.time() - state["started"])
-                state["epochs"] = self.params["epochs"] = max(3, 2 + int(left / seconds))
-                config["epochs"] = state["epochs"]
-                self.model.stop_training = False
+                state["epochs"] = config["epochs"] = max(3, 2 + int(left / seconds))
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                    "lr": self.lr, "seconds": round(seconds, 3)}
             if row["val_accuracy"] > state["best"]:
@@ -260,8 +261,8 @@ def record(args):
     import pandas as pd
 
     from fer_core.models import build_model
-    from fer_core.storage import save_model_atomic, write_json_atomic, write_text_atomic
-    from fer_core.training import TrainConfig, _summary_text, _write_history, finish_run, prepare_splits
+    from fer_core.storage import save_model_atomic, write_json_atomic
+    from fer_core.training import TrainConfig, _write_history, finish_run, prepare_splits, write_model_description
 
     gpu = json.loads(Path(args.config).read_text())
     history = pd.read_csv(args.history)
@@ -288,10 +289,7 @@ def record(args):
              "best_epoch": int(rows[best]["epoch"]), "wait": 0}
     write_json_atomic(run_dir / "state.json", state)
     _write_history(run_dir, rows)
-    write_text_atomic(run_dir / "summary.txt", _summary_text(model))
-    write_json_atomic(run_dir / "model_info.json", {
-        "model": config.model, "task": "classification", "dataset": "fer2013", "input_size": SIDE,
-        "label_names": list(test_set.label_names), "fold": 0, "folds": 10, "params": int(model.count_params())})
+    write_model_description(run_dir, config, model, "classification", SIDE, test_set.label_names)
     metrics = finish_run(run_dir, test_set)
     print(json.dumps({k: metrics[k] for k in ("accuracy", "macro_f1", "best_epoch") if k in metrics}))
 
