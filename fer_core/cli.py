@@ -137,6 +137,8 @@ def build_parser():
     p.add_argument("--teacher", dest="teachers", action="append",
                    help="distil from this .keras classifier (repeat for an averaged ensemble of teachers)")
     p.add_argument("--distill", type=float, help="weight of the teachers' outputs in the targets (default 0.5)")
+    p.add_argument("--swa-start", type=int, help="average the weights of every epoch from this one on "
+                   "(stochastic weight averaging); the mean is kept if it beats the best epoch (default 0 = off)")
     _add_fold_args(p)
     p.set_defaults(func=cmd_train)
 

@@ -11,7 +11,8 @@ from .training import TrainConfig
 # Flags of `python -m fer_core train` for TrainConfig fields that differ from the defaults.
 _FLAG_FIELDS = ("epochs", "batch_size", "learning_rate", "optimizer", "weight_decay", "schedule",
                 "warmup_epochs", "label_smoothing", "patience", "input_size", "fold", "folds", "limit",
-                "seed", "strategy", "rotation", "shift", "zoom", "erase", "mixup", "init_from", "distill")
+                "seed", "strategy", "rotation", "shift", "zoom", "erase", "mixup", "init_from", "distill",
+                "swa_start")
 _SWITCHES = {"class_weights": ("--class-weights", True), "soft_labels": ("--soft-labels", True),
              "augment": ("--no-augment", False), "flip": ("--no-flip", False)}
 
@@ -39,6 +40,16 @@ def train_command(config, run_dir):
             parts.append(flag)
     parts.append(f"--run-dir {run_dir}")
     return " ".join(parts)
+
+
+def _selection(metrics):
+    """Which weights the run kept: its best epoch, or the mean of its epochs' weights (SWA)."""
+    average, run = metrics.get("weight_average"), metrics.get("epochs_run")
+    if not average:
+        return f"best epoch {metrics.get('best_epoch')} of {run}"
+    return (f"the mean of the weights of epochs {average['first']}-{average['last']} of {run}, stochastic "
+            f"weight averaging, which scored {average['val']:.4f} there, above its best single epoch, "
+            f"{metrics.get('best_epoch')}")
 
 
 def _planned(config, metrics):
@@ -106,7 +117,7 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
            f"input {info.get('input_size')}x{info.get('input_size')} grayscale, trained on `{data}`.", "",
            "## Data and split", "",
            f"Trained on the train split of `{data}`, model selected on its validation split "
-           f"(best epoch {metrics.get('best_epoch')} of {metrics.get('epochs_run')}"
+           f"({_selection(metrics)}"
            f"{_planned(config, metrics)}), reported once on "
            f"`{split}` ({metrics['n']} samples).", "",
            "## How it was trained", ""]

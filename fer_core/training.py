@@ -5,7 +5,8 @@ Run record (every file written atomically):
     config.json          everything needed to reproduce the run
     state.json           last finished epoch, its checkpoint, early-stopping state
     history.csv          one row per finished epoch: loss, metrics, lr, seconds
-    checkpoints/         the model after the last finished epoch (optimizer included)
+    checkpoints/         the model after the last finished epoch (optimizer included), and with
+                         ``swa_start`` the running mean of the weights of the epochs since then
     model.keras          the best model on the validation split (weights only once finished)
     model_info.json      task, label names, input size, dataset of model.keras
     metrics.json         test-split metrics of model.keras (+ confusion matrix)
@@ -63,6 +64,7 @@ class TrainConfig:
     init_from: str = ""                # start from this .keras model's weights (a warm restart)
     teachers: list = field(default_factory=list)  # distil from these .keras classifiers (averaged)
     distill: float = 0.5               # weight of the teachers' outputs in the training targets
+    swa_start: int = 0                 # average the weights of every epoch from this one on (SWA); 0 = off
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -248,8 +250,12 @@ def _class_weights(dataset):
     return {int(c): float(w) for c, w in zip(present, weights)}
 
 
-def _make_recorder(run_dir, monitor, mode, state):
-    """Keras callback that commits each finished epoch to the run record."""
+def _make_recorder(run_dir, monitor, mode, state, swa_start=0):
+    """Keras callback that commits each finished epoch to the run record.
+
+    With ``swa_start``, each epoch from that one on also adds the model's weights to a running
+    mean (stochastic weight averaging), saved beside the checkpoint and committed with it.
+    """
     import keras
 
     class RunRecorder(keras.callbacks.Callback):
@@ -272,15 +278,86 @@ def _make_recorder(run_dir, monitor, mode, state):
                 state["wait"] += 1
             checkpoint = run_dir / "checkpoints" / f"epoch-{epoch + 1:04d}.keras"
             save_model_atomic(self.model, checkpoint)
-            previous = state.get("checkpoint")
+            previous = [state.get("checkpoint"), (state.get("average") or {}).get("path")]
+            if swa_start and epoch + 1 >= swa_start:
+                state["average"] = _add_to_average(run_dir, state.get("average"), self.model.get_weights(),
+                                                   epoch + 1)
             state.update(epoch=epoch + 1, checkpoint=str(checkpoint.relative_to(run_dir)),
                          history=state["history"] + [row])
             write_json_atomic(run_dir / "state.json", state)  # the commit point
-            if previous and previous != state["checkpoint"]:
-                (run_dir / previous).unlink(missing_ok=True)
+            for path in previous:
+                if path and path not in (state["checkpoint"], (state.get("average") or {}).get("path")):
+                    (run_dir / path).unlink(missing_ok=True)
             _write_history(run_dir, state["history"])
 
     return RunRecorder()
+
+
+def _add_to_average(run_dir, average, weights, epoch):
+    """Adds one epoch's weights to the run's running mean of weights (SWA).
+
+    Arguments:
+        run_dir: the run record folder.
+        average: the state's description of the mean so far ({"path", "first", "last", "count"}),
+            or None before the first averaged epoch.
+        weights: the model's weights after ``epoch``.
+        epoch: the finished epoch (1-based).
+
+    Returns:
+        the description of the new mean, saved as checkpoints/average-epoch-NNNN.npz.
+    """
+    import io
+
+    from .averaging import running_average
+
+    count, previous = 0, None
+    if average:
+        with np.load(run_dir / average["path"]) as saved:
+            previous = [saved[f"w{i}"] for i in range(len(saved.files))]
+        count = average["count"]
+    mean = running_average(previous, weights, count)
+    path = Path("checkpoints") / f"average-epoch-{epoch:04d}.npz"
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"w{i}": w for i, w in enumerate(mean)})
+    write_bytes_atomic(run_dir / path, buffer.getvalue())
+    return {"path": str(path), "first": (average or {}).get("first", epoch), "last": epoch, "count": count + 1}
+
+
+def select_weight_average(run_dir, state, model, train_set, val_data, side, monitor, mode):
+    """Measures the run's averaged weights on the validation split and keeps them if they beat the best epoch.
+
+    The averaged model gets batch-normalisation statistics measured on the (unaugmented) training
+    images. Its validation score goes into state.json; when it is better than the best epoch's,
+    it becomes the run's model.keras.
+
+    Arguments:
+        run_dir, state: the run record folder and its state.
+        model: the compiled model of the run (its weights are replaced).
+        train_set: the training Dataset; val_data: the validation tf.data pipeline.
+        side: input side; monitor, mode: the validation metric and whether lower is better.
+
+    Returns:
+        the averaged model's validation score, or None when the run has no averaged weights.
+    """
+    from .averaging import recompute_batch_norm
+    from .evaluation import fit_images
+
+    average = state.get("average")
+    if not average:
+        return None
+    if average.get("val") is not None and average.get("measured_at") == state["epoch"]:
+        return average["val"]  # already measured (a resumed, finished run)
+    with np.load(run_dir / average["path"]) as saved:
+        model.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
+    recompute_batch_norm(model, fit_images(train_set.images, side))
+    scores = model.evaluate(val_data, verbose=0, return_dict=True)
+    value = float(scores[monitor.removeprefix("val_")])
+    better = state["best"] is None or (value < state["best"] if mode == "min" else value > state["best"])
+    average.update(val=value, measured_at=state["epoch"], selected=bool(better))
+    if better:
+        save_model_atomic(model, run_dir / "model.keras")
+    write_json_atomic(run_dir / "state.json", state)
+    return value
 
 
 def _write_history(run_dir, history):
@@ -366,7 +443,7 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
-        _make_recorder(run_dir, monitor, mode, state),
+        _make_recorder(run_dir, monitor, mode, state, config.swa_start),
     ]
     if config.patience:
         callbacks.append(_early_stopping(run_dir, state, monitor=monitor, mode=mode, patience=config.patience))
@@ -376,6 +453,8 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
         model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
                   callbacks=callbacks, verbose=verbose,
                   class_weight=_class_weights(train_set) if config.class_weights and task != KEYPOINTS else None)
+    if config.swa_start:
+        select_weight_average(run_dir, state, model, train_set, val_data, side, monitor, mode)
     return finish_run(run_dir, test_set)
 
 
@@ -462,6 +541,9 @@ def finish_run(run_dir, test_set):
     metrics["split"] = str(test_set.splits[0]) if len(test_set) else ""
     state = read_json(run_dir / "state.json") or {}
     metrics["best_epoch"] = state.get("best_epoch")
+    average = state.get("average") or {}
+    if average.get("selected"):
+        metrics["weight_average"] = {k: average[k] for k in ("first", "last", "count", "val")}
     metrics["epochs_run"] = state.get("epoch")
     metrics["stopped_early"] = state.get("stopped_early")
     # Keras predict_on_batch, one face: comparable between runs (exported TFLite is faster).

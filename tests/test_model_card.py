@@ -24,7 +24,7 @@ def test_train_command_reproduces_every_training_option():
         soft_labels=True, augment=False, flip=False, rotation=15.0, shift=0.15, zoom=0.2, erase=0.5,
         patience=0, input_size=44, fold=3, folds=5, limit=100, seed=7, strategy="mirrored",
         mixup=0.2, init_from="runs/y/model.keras", teachers=["runs/t1/model.keras", "runs/t2/model.keras"],
-        distill=0.7)
+        distill=0.7, swa_start=20)
     command = train_command(dataclasses.asdict(changed), "runs/x")
     args = build_parser().parse_args(shlex.split(command)[3:])
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -57,6 +57,19 @@ def test_card_holds_the_commands_and_numbers():
             "--split PrivateTest --json") in card
     assert "| b | 3 | 3 |" in card and "LiteRT float32 0.21 ms" in card
     assert card.count("| 2 | 1.5 |") == 1
+
+
+def test_card_says_when_the_run_kept_the_mean_of_its_epochs_weights():
+    averaged = {**METRICS, "weight_average": {"first": 3, "last": 4, "count": 2, "val": 0.7123}}
+    card = render_model_card(
+        "emotion", "assets/models/emotion.keras", "assets/runs/x", {"model": "resnet10", "data": "fer2013"},
+        {"task": "classification", "params": 10, "input_size": 48}, averaged, [{"epoch": 1, "loss": 2.0}], [], {})
+    assert ("selected on its validation split (the mean of the weights of epochs 3-4 of 4, stochastic weight "
+            "averaging, which scored 0.7123 there, above its best single epoch, 3)") in card
+    plain = render_model_card(
+        "emotion", "assets/models/emotion.keras", "assets/runs/x", {"model": "resnet10", "data": "fer2013"},
+        {"task": "classification", "params": 10, "input_size": 48}, METRICS, [{"epoch": 1, "loss": 2.0}], [], {})
+    assert "(best epoch 3 of 4)" in plain
 
 
 def test_card_of_a_warm_restart_lists_the_earlier_command_first():
