@@ -93,3 +93,25 @@ def _all_layers(model):
         yield layer
         if hasattr(layer, "layers"):
             yield from _all_layers(layer)
+
+
+def greedy_soup(candidates, score):
+    """Greedy model soup (Wortsman et al. 2022): the best model, then each next one kept only if
+    adding it to the mean does not lower the validation score.
+
+    Arguments:
+        candidates: list of (name, weights), weights as ``model.get_weights()``.
+        score: function(weights) -> validation score of a model with those weights (higher is better).
+
+    Returns:
+        (names kept, their mean weights, its score, {name: score alone}).
+    """
+    alone = {name: score(weights) for name, weights in candidates}
+    ordered = sorted(candidates, key=lambda c: alone[c[0]], reverse=True)
+    kept, soup, best = [ordered[0]], ordered[0][1], alone[ordered[0][0]]
+    for name, weights in ordered[1:]:
+        trial = average_weights([w for _, w in kept] + [weights])
+        value = score(trial)
+        if value >= best:
+            kept, soup, best = kept + [(name, weights)], trial, value
+    return [name for name, _ in kept], soup, best, alone

@@ -42,9 +42,17 @@ def train_command(config, run_dir):
     return " ".join(parts)
 
 
+def _listed(names):
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _selection(metrics):
     """Which weights the run kept: its best epoch, or the mean of its epochs' weights (SWA)."""
     average, run = metrics.get("weight_average"), metrics.get("epochs_run")
+    if metrics.get("soup"):
+        soup = metrics["soup"]
+        return (f"a greedy soup that kept {len(soup['models'])} of {len(soup['alone'])} models, "
+                f"scoring {soup['val']:.4f} there against {max(soup['alone'].values()):.4f} for the best alone")
     if not average:
         return f"best epoch {metrics.get('best_epoch')} of {run}"
     return (f"the mean of the weights of epochs {average['first']}-{average['last']} of {run}, stochastic "
@@ -125,9 +133,11 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
                if config.get("init_from") else [])
     teachers = [f"`{path}`" for path in config.get("teachers") or []]
     if teachers:
-        listed = teachers[0] if len(teachers) == 1 else f"{', '.join(teachers[:-1])} and {teachers[-1]}"
-        sources.append(f"learns from the {'averaged ' if len(teachers) > 1 else ''}outputs of {listed} "
+        sources.append(f"learns from the {'averaged ' if len(teachers) > 1 else ''}outputs of {_listed(teachers)} "
                        f"(distillation)")
+    soup = (config.get("extra") or {}).get("kept")
+    if soup:
+        sources.append(f"is the mean of the weights of {_listed([f'`{p}`' for p in soup])} (a greedy model soup)")
     if earlier_runs:
         out += [f"It {' and '.join(sources)}, so the commands run in this order:", ""]
     out += ["```bash"] + [f"FER_DATA_DIR=../shared/data {train_command(c, d)}"

@@ -227,8 +227,9 @@ def run_label(path):
 
 def earlier_runs(config, limit=10):
     """The runs whose models a run used, each before the runs that use it: one started with
-    ``--init-from RUN/model.keras`` (a warm restart) or taught by ``--teacher RUN/model.keras``
-    (distillation) grew from RUN, which may itself have grown from others.
+    ``--init-from RUN/model.keras`` (a warm restart), taught by ``--teacher RUN/model.keras``
+    (distillation) or souped from it (``fer_core soup``) grew from RUN, which may itself have grown
+    from others.
 
     Arguments:
         config: the run's config.json as a dict.
@@ -241,6 +242,7 @@ def earlier_runs(config, limit=10):
 
     def visit(later, depth):
         sources = ([later["init_from"]] if later.get("init_from") else []) + list(later.get("teachers") or [])
+        sources += list((later.get("extra") or {}).get("soup") or [])
         for source in sources:
             folder = Path(source).parent
             if folder.resolve() in seen or depth >= limit:

@@ -360,6 +360,79 @@ def select_weight_average(run_dir, state, model, train_set, val_data, side, moni
     return value
 
 
+def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=8192):
+    """A run record whose model is a greedy soup of models of one architecture (``fer_core soup``).
+
+    Each model is scored on the validation split; the best one is the start, and each next one
+    joins the mean of the weights if the mean (with batch-norm statistics measured again on the
+    training images) does not score lower. The record holds the soup, its validation score and
+    test metrics, like a training run's; its config names the ingredients under ``extra``.
+
+    Arguments:
+        model_paths: .keras classifiers or keypoint models, all of the same zoo architecture.
+        data: the dataset they were trained on.
+        run_dir: the run record folder to write (must not hold a run).
+        command: the command line, kept as the record's reproducing command.
+        batch_norm_images: how many training images (a fixed random choice) measure the statistics.
+
+    Returns:
+        the test-split metrics (dict), with ``soup`` = {"models", "val", "alone"}.
+
+    Raises:
+        RunError: fewer than two models, a missing or unreadable one, or different architectures.
+    """
+    from .averaging import greedy_soup, recompute_batch_norm
+    from .evaluation import evaluate_outputs, fit_images, predict_dataset
+    from .runtime import load_keras_model
+
+    run_dir = Path(run_dir)
+    if len(model_paths) < 2:
+        raise RunError("a soup needs at least two models")
+    if (run_dir / "state.json").exists() or (run_dir / "metrics.json").exists():
+        raise RunError(f"{run_dir} already holds a run; use another --run-dir")
+    models = []
+    for path in model_paths:
+        try:
+            models.append(load_keras_model(path))
+        except ModelError as error:
+            raise RunError(f"--models {error}") from None
+    shapes = [tuple(w.shape) for w in models[0].weights]
+    for path, model in zip(model_paths[1:], models[1:]):
+        if [tuple(w.shape) for w in model.weights] != shapes:
+            raise RunError(f"{path}: its architecture differs from {model_paths[0]}'s")
+    info = read_json(Path(model_paths[0]).parent / "model_info.json") or read_json(
+        Path(str(model_paths[0]).removesuffix(".keras") + ".model_info.json")) or {}
+    zoo_name = info.get("model") or models[0].name
+    config = TrainConfig(model=zoo_name, data=data, epochs=0, extra={"soup": [str(p) for p in model_paths]})
+    train_set, val_set, test_set = prepare_splits(config)
+    model, side = models[0], models[0].input_shape[1]
+    pick = np.random.default_rng(0).permutation(len(train_set))[:batch_norm_images]
+    train_images = fit_images(train_set.images[np.sort(pick)], side)
+    task = train_set.task
+    monitor, mode = _monitor(task)
+    sign = -1.0 if mode == "min" else 1.0
+
+    def score(weights):  # every candidate alike: its batch-norm statistics measured on the same images
+        model.set_weights(weights)
+        recompute_batch_norm(model, train_images)
+        metrics = evaluate_outputs(val_set, predict_dataset(model, val_set))
+        return sign * float(metrics[monitor.removeprefix("val_")])
+
+    candidates = [(str(p), m.get_weights()) for p, m in zip(model_paths, models)]
+    kept, weights, best, alone = greedy_soup(candidates, score)
+    score(weights)  # the model ends holding the soup, with its statistics
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.extra.update(kept=kept, train_command=command)
+    write_json_atomic(run_dir / "config.json", dataclasses.asdict(config))
+    save_model_atomic(model, run_dir / "model.keras")
+    write_model_description(run_dir, config, model, task, side, train_set.label_names)
+    soup = {"models": kept, "val": sign * best, "alone": {k: sign * v for k, v in alone.items()}}
+    write_json_atomic(run_dir / "state.json", {"epoch": 0, "checkpoint": None, "history": [], "best": sign * best,
+                                                "best_epoch": None, "wait": 0, "soup": soup})
+    _write_history(run_dir, [])
+    return finish_run(run_dir, test_set)
+
+
 def _write_history(run_dir, history):
     import pandas as pd
 
@@ -544,6 +617,8 @@ def finish_run(run_dir, test_set):
     average = state.get("average") or {}
     if average.get("selected"):
         metrics["weight_average"] = {k: average[k] for k in ("first", "last", "count", "val")}
+    if state.get("soup"):
+        metrics["soup"] = state["soup"]
     metrics["epochs_run"] = state.get("epoch")
     metrics["stopped_early"] = state.get("stopped_early")
     # Keras predict_on_batch, one face: comparable between runs (exported TFLite is faster).

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from fer_core.averaging import average_weights, recompute_batch_norm, running_average
+from fer_core.averaging import average_weights, greedy_soup, recompute_batch_norm, running_average
 from fer_core.training import TrainConfig, _add_to_average, train
 
 
@@ -78,3 +78,37 @@ def test_a_run_averages_its_epochs_and_keeps_the_mean_only_when_it_is_better(tmp
         mean = [saved[f"w{i}"] for i in range(len(saved.files))]
     same = all(np.allclose(w, m) for w, m in zip(kept.get_weights(), mean))  # emotion_cnn has no batch norm
     assert same == average["selected"], "model.keras holds the mean exactly when it was selected"
+
+
+def test_greedy_soup_keeps_a_model_only_when_the_mean_does_not_score_lower():
+    # score: closeness of the single weight to 2.0; alone, b (1.7) is best, then a (2.4), then c (-5.0)
+    def score(weights):
+        return -abs(float(weights[0][0]) - 2.0)
+
+    candidates = [("a", [np.array([2.4])]), ("b", [np.array([1.7])]), ("c", [np.array([-5.0])])]
+    kept, weights, best, alone = greedy_soup(candidates, score)  # b+a: 2.05, kept; b+a+c: -0.3, left out
+    assert kept == ["b", "a"] and weights[0] == pytest.approx([2.05]) and best == pytest.approx(-0.05)
+    assert alone == pytest.approx({"a": -0.4, "b": -0.3, "c": -7.0})
+
+
+def test_soup_of_two_runs_is_a_run_record_that_names_its_ingredients(tmp_path, data_root):
+    from fer_core.cli import main
+    from fer_core.model_card import train_command
+    from fer_core.runs import earlier_runs
+
+    paths = []
+    for seed in (0, 1):
+        train(TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64, patience=0, seed=seed),
+              tmp_path / f"r{seed}", verbose=0)
+        paths.append(str(tmp_path / f"r{seed}" / "model.keras"))
+    soup = tmp_path / "soup"
+    assert main(["soup", "--models", *paths, "--data", "fer2013-sample", "--run-dir", str(soup)]) == 0
+    metrics = json.loads((soup / "metrics.json").read_text())
+    config = json.loads((soup / "config.json").read_text())
+    assert metrics["n"] == 100 and set(metrics["soup"]["alone"]) == set(paths)
+    assert metrics["soup"]["val"] >= max(metrics["soup"]["alone"].values())
+    assert config["extra"]["kept"] == metrics["soup"]["models"]
+    assert train_command(config, soup).startswith("python -m fer_core soup --models ")
+    assert [str(folder) for _, folder in earlier_runs(config)] == [str(tmp_path / "r0"), str(tmp_path / "r1")]
+    assert main(["soup", "--models", paths[0], "--data", "fer2013-sample", "--run-dir", str(tmp_path / "x")]) == 2
+    assert main(["soup", "--models", *paths, "--data", "fer2013-sample", "--run-dir", str(soup)]) == 2

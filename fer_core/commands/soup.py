@@ -1,0 +1,46 @@
+"""``python -m fer_core soup``: a greedy model soup of runs of one architecture, as a new run record."""
+
+import argparse
+import json
+import shlex
+import sys
+
+HELP = "average the weights of several models of one architecture (greedy model soup) into a run record"
+
+DESCRIPTION = """\
+Scores each model on the dataset's validation split, starts from the best,
+and adds each next one to the mean of the weights only if the mean does not
+score lower (Wortsman et al. 2022, "Model soups"). Batch-norm statistics of
+every candidate are measured on the same 8,192 training images. Models that
+grew from one another (warm restarts, fine-tuning) average well; independently
+trained ones do not.
+
+Writes a run record (config.json naming the ingredients, model.keras,
+metrics.json on the test split, ...) that `ship` and the dashboard read.
+
+Exit status: 0 on success, 2 on an error (printed as one "error:" line)."""
+
+
+def add_parser(subparsers):
+    """Registers the ``soup`` subcommand."""
+    parser = subparsers.add_parser("soup", help=HELP, description=DESCRIPTION,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", required=True, help=".keras models of one zoo architecture")
+    parser.add_argument("--data", required=True, help="the dataset they were trained on")
+    parser.add_argument("--run-dir", required=True, help="the run record folder to write")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args):
+    """Makes the soup; returns the exit status."""
+    from fer_core.training import make_soup_run
+
+    command = "python -m fer_core " + shlex.join(["soup", "--models", *args.models, "--data", args.data,
+                                                   "--run-dir", args.run_dir])
+    metrics = make_soup_run(args.models, args.data, args.run_dir, command=command)
+    headline = {k: metrics[k] for k in ("accuracy", "macro_f1", "rmse", "n") if k in metrics}
+    json.dump({"run_dir": args.run_dir, "kept": metrics["soup"]["models"], "val": metrics["soup"]["val"],
+               **headline}, sys.stdout)
+    print()
+    return 0
