@@ -51,6 +51,9 @@ def _selection(metrics):
     average, run = metrics.get("weight_average"), metrics.get("epochs_run")
     if metrics.get("soup"):
         soup = metrics["soup"]
+        if soup.get("uniform"):
+            return (f"a uniform soup of {len(soup['models'])} models, scoring {soup['val']:.4f} there against "
+                    f"{max(soup['alone'].values()):.4f} for the best alone")
         return (f"a greedy soup that kept {len(soup['models'])} of {len(soup['alone'])} models, "
                 f"scoring {soup['val']:.4f} there against {max(soup['alone'].values()):.4f} for the best alone")
     if not average:
@@ -137,7 +140,7 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
                        f"(distillation)")
     soup = (config.get("extra") or {}).get("kept")
     if soup:
-        sources.append(f"is the mean of the weights of {_listed([f'`{p}`' for p in soup])} (a greedy model soup)")
+        sources.append(f"is the mean of the weights of {_listed([f'`{p}`' for p in soup])} (a model soup)")
     if earlier_runs:
         out += [f"It {' and '.join(sources)}, so the commands run in this order:", ""]
     out += ["```bash"] + [f"FER_DATA_DIR=../shared/data {train_command(c, d)}"

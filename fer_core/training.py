@@ -360,7 +360,7 @@ def select_weight_average(run_dir, state, model, train_set, val_data, side, moni
     return value
 
 
-def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=8192):
+def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=8192, uniform=False):
     """A run record whose model is a greedy soup of models of one architecture (``fer_core soup``).
 
     Each model is scored on the validation split; the best one is the start, and each next one
@@ -374,6 +374,7 @@ def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=8192
         run_dir: the run record folder to write (must not hold a run).
         command: the command line, kept as the record's reproducing command.
         batch_norm_images: how many training images (a fixed random choice) measure the statistics.
+        uniform: average all the models, with no greedy choice (a uniform soup).
 
     Returns:
         the test-split metrics (dict), with ``soup`` = {"models", "val", "alone"}.
@@ -381,7 +382,7 @@ def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=8192
     Raises:
         RunError: fewer than two models, a missing or unreadable one, or different architectures.
     """
-    from .averaging import greedy_soup, recompute_batch_norm
+    from .averaging import average_weights, greedy_soup, recompute_batch_norm
     from .evaluation import evaluate_outputs, fit_images, predict_dataset
     from .runtime import load_keras_model
 
@@ -419,14 +420,20 @@ def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=8192
         return sign * float(metrics[monitor.removeprefix("val_")])
 
     candidates = [(str(p), m.get_weights()) for p, m in zip(model_paths, models)]
-    kept, weights, best, alone = greedy_soup(candidates, score)
-    score(weights)  # the model ends holding the soup, with its statistics
+    if uniform:
+        alone = {name: score(weights) for name, weights in candidates}
+        kept, weights = [name for name, _ in candidates], average_weights([w for _, w in candidates])
+        best = score(weights)
+    else:
+        kept, weights, best, alone = greedy_soup(candidates, score)
+        score(weights)  # the model ends holding the soup, with its statistics
     run_dir.mkdir(parents=True, exist_ok=True)
     config.extra.update(kept=kept, train_command=command)
     write_json_atomic(run_dir / "config.json", dataclasses.asdict(config))
     save_model_atomic(model, run_dir / "model.keras")
     write_model_description(run_dir, config, model, task, side, train_set.label_names)
-    soup = {"models": kept, "val": sign * best, "alone": {k: sign * v for k, v in alone.items()}}
+    soup = {"models": kept, "val": sign * best, "alone": {k: sign * v for k, v in alone.items()},
+            "uniform": bool(uniform)}
     write_json_atomic(run_dir / "state.json", {"epoch": 0, "checkpoint": None, "history": [], "best": sign * best,
                                                 "best_epoch": None, "wait": 0, "soup": soup})
     _write_history(run_dir, [])
