@@ -86,6 +86,47 @@ def test_a_small_run_writes_history_config_and_weights_that_fer_core_models_load
     assert np.asarray(model.predict_on_batch(np.zeros((1, 48, 48, 1), np.float32))).shape == (1, 7)
 
 
+def _averaged_run(tmp_path):
+    """A 3-epoch emotion_cnn run on random faces that averages its last two epochs; returns its out folder."""
+    packed, out = tmp_path / "packed", tmp_path / "out"
+    tool.write_packed(packed, {"train": (_faces(64, 5), np.arange(64) % 7), "val": (_faces(32, 6), np.arange(32) % 7)},
+                      NAMES)
+    tool.main(["train", "--data", str(packed), "--out", str(out), "--model", "emotion_cnn", "--epochs", "3",
+               "--batch-size", "32", "--average-last", "0.67"])
+    return out
+
+
+def test_average_last_saves_the_mean_of_the_last_epochs_weights(tmp_path):
+    from fer_core.models import build_model
+
+    assert [tool.first_averaged_epoch(100, share) for share in (0.25, 0.5, 1.0)] == [76, 51, 1]
+    out = _averaged_run(tmp_path)
+    average = json.loads((out / "config.json").read_text())["average"]
+    assert (average["first"], average["last"], average["count"]) == (2, 3, 2) and 0 <= average["val"] <= 1
+    model = build_model("emotion_cnn")
+    model.load_weights(out / "average.weights.h5")
+    last = build_model("emotion_cnn")
+    last.load_weights(out / "last.weights.h5")
+    assert not np.allclose(model.get_weights()[0], last.get_weights()[0]), "the mean is not the last epoch"
+
+
+def test_record_average_makes_a_run_record_of_the_mean(tmp_path, data_root):
+    out = _averaged_run(tmp_path)
+    files = ["--history", str(out / "history.csv"), "--config", str(out / "config.json")]
+    tool.main(["record", "--weights", str(out / "average.weights.h5"), "--average", *files,
+               "--run-dir", str(tmp_path / "run")])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["weight_average"]["count"] == 2 and metrics["n"] == 3589
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert "--average-last 0.67" in config["extra"]["train_command"]
+    plain = json.loads((out / "config.json").read_text())
+    del plain["average"]
+    (out / "config.json").write_text(json.dumps(plain))
+    with pytest.raises(SystemExit, match="averaged no weights"):
+        tool.main(["record", "--weights", str(out / "average.weights.h5"), "--average", *files,
+                   "--run-dir", str(tmp_path / "run2")])
+
+
 def test_gpu_train_command_repeats_the_resolved_epochs_and_teacher():
     config = {"model": "resnet18", "epochs": 380, "batch_size": 128, "lr": 0.1, "weight_decay": 0.005,
               "warmup_epochs": 2, "label_smoothing": 0.1, "rotation": 15.0, "shift": 0.15, "zoom": 0.15,
@@ -94,3 +135,5 @@ def test_gpu_train_command_repeats_the_resolved_epochs_and_teacher():
     assert "--model resnet18 --epochs 380 --batch-size 128 --lr 0.1" in command
     assert "--minutes" not in command and "--teacher" not in command
     assert "--teacher t.npz --distill 0.5" in tool.gpu_train_command({**config, "teacher": "t.npz"})
+    assert tool.gpu_train_command({**config, "average_last": 0.25}).endswith(" --average-last 0.25")
+    assert "record --weights OUT/average.weights.h5 --average " in tool.recorded_command(config, "r", average=True)

@@ -16,6 +16,10 @@ The recipe mirrors `fer_core train`: SGD with Nesterov momentum and decoupled we
 a linear warmup then cosine decay to 1% of the peak (stepped once an epoch here), label
 smoothing, one random affine transform per image (flip, rotation, shift, zoom; the matrices of
 `fer_core.augment`) and random erasing. The model is selected on PublicTest, as there.
+With `--average-last 0.25` the run also saves the mean of the weights of its last quarter of
+epochs (stochastic weight averaging, batch-norm statistics measured again on the training
+images), scored on PublicTest in config.json; `record --weights OUT/average.weights.h5 --average`
+records that mean instead of the best epoch.
 Packed images are the dataset's own pixels; keep the folder out of git (the data is not ours).
 """
 
@@ -167,9 +171,15 @@ def learning_rate_at(epoch, epochs, peak, warmup):
     return float(keras.ops.convert_to_numpy(schedule(epoch)))
 
 
+def first_averaged_epoch(epochs, share):
+    """The first epoch (1-based) of the last ``share`` of ``epochs`` whose weights are averaged (SWA)."""
+    return max(1, epochs - int(round(share * epochs)) + 1)
+
+
 def train(args):
     import keras
 
+    from fer_core.averaging import recompute_batch_norm, running_average
     from fer_core.models import build_model
 
     out = Path(args.out)
@@ -194,7 +204,7 @@ def train(args):
         metrics=["accuracy"])
     config = {k: v for k, v in vars(args).items() if k != "func"}
     config.update(backend=keras.backend.backend(), keras=keras.__version__, params=int(model.count_params()))
-    state = {"best": -1.0, "best_epoch": 0, "epochs": args.epochs, "started": time.time()}
+    state = {"best": -1.0, "best_epoch": 0, "epochs": args.epochs, "started": time.time(), "mean": None, "count": 0}
 
     class Recorder(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -213,6 +223,9 @@ def train(args):
             if row["val_accuracy"] > state["best"]:
                 state["best"], state["best_epoch"] = row["val_accuracy"], epoch + 1
                 model.save_weights(out / "best.weights.h5")
+            if args.average_last and epoch + 1 >= first_averaged_epoch(state["epochs"], args.average_last):
+                state["mean"] = running_average(state["mean"], model.get_weights(), state["count"])
+                state["count"] += 1
             with open(out / "history.csv", "a", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(row))
                 if epoch == 0:
@@ -230,6 +243,17 @@ def train(args):
     trainer.fit(x_train, targets, batch_size=args.batch_size, epochs=epochs, shuffle=True,
                 validation_data=(x_val, val_targets), callbacks=[Recorder()], verbose=0)
     model.save_weights(out / "last.weights.h5")
+    if state["count"]:  # stochastic weight averaging: the mean, with batch-norm statistics measured again
+        model.set_weights(state["mean"])
+        recompute_batch_norm(model, x_train.astype(np.float32))
+        predicted = np.concatenate([np.asarray(model.predict_on_batch(x_val[i:i + 512].astype(np.float32)))
+                                    for i in range(0, len(x_val), 512)]).argmax(axis=1)
+        model.save_weights(out / "average.weights.h5")
+        last = int(config["epochs_run"])
+        config["average"] = {"first": last - state["count"] + 1, "last": last, "count": state["count"],
+                             "val": float((predicted == y_val).mean())}
+        (out / "config.json").write_text(json.dumps(config, indent=2))
+        print(f"mean of epochs {config['average']['first']}-{last}: val {config['average']['val']:.4f}", flush=True)
 
 
 # ----------------------------------------------------------------------------- run record
@@ -238,10 +262,11 @@ TRAIN_FLAGS = ("model", "epochs", "batch_size", "lr", "weight_decay", "warmup_ep
                "rotation", "shift", "zoom", "erase", "seed")
 
 
-def recorded_command(gpu, run_dir):
+def recorded_command(gpu, run_dir, average=False):
     """The three steps that repeat a GPU run and record it in ``run_dir`` (train runs on the GPU machine)."""
+    weights = "OUT/average.weights.h5 --average" if average else "OUT/best.weights.h5"
     return (f"python tools/train_on_accelerator.py pack --out .gpu && {gpu_train_command(gpu)} && "
-            f"python tools/train_on_accelerator.py record --weights OUT/best.weights.h5 "
+            f"python tools/train_on_accelerator.py record --weights {weights} "
             f"--history OUT/history.csv --config OUT/config.json --run-dir {run_dir}")
 
 
@@ -251,6 +276,8 @@ def gpu_train_command(gpu):
     parts += [f"--{name.replace('_', '-')} {gpu[name]}" for name in TRAIN_FLAGS]
     if gpu.get("teacher"):
         parts += [f"--teacher {gpu['teacher']}", f"--distill {gpu['distill']}"]
+    if gpu.get("average_last"):
+        parts.append(f"--average-last {gpu['average_last']}")
     return " ".join(parts)
 
 
@@ -276,7 +303,9 @@ def record(args):
         extra={"trained_with": "tools/train_on_accelerator.py", "backend": gpu["backend"],
                "keras": gpu["keras"], "teacher_outputs": gpu.get("teacher") or "",
                "device": args.device, "schedule_step": "epoch",
-               "train_command": recorded_command(gpu, run_dir)})
+               "train_command": recorded_command(gpu, run_dir, args.average)})
+    if args.average and not gpu.get("average"):
+        raise SystemExit(f"{args.config}: the run averaged no weights (train it with --average-last)")
     run_dir.mkdir(parents=True, exist_ok=True)
     _, _, test_set = prepare_splits(config)
     model = build_model(config.model)
@@ -287,6 +316,8 @@ def record(args):
     best = int(history["val_accuracy"].idxmax())
     state = {"epoch": len(rows), "checkpoint": None, "history": rows, "best": float(rows[best]["val_accuracy"]),
              "best_epoch": int(rows[best]["epoch"]), "wait": 0}
+    if args.average:
+        state["average"] = {**gpu["average"], "selected": True}
     write_json_atomic(run_dir / "state.json", state)
     _write_history(run_dir, rows)
     write_model_description(run_dir, config, model, "classification", SIDE, test_set.label_names)
@@ -319,6 +350,8 @@ def main(argv=None):
     t.add_argument("--distill", type=float, default=0.5)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=0, help="use only the first N images of each split")
+    t.add_argument("--average-last", type=float, default=0.0,
+                   help="also save the mean of the weights of this last share of the epochs, e.g. 0.25 (SWA)")
     t.set_defaults(func=train)
     r = commands.add_parser("record", help="make a run record of a GPU run's weights (needs TensorFlow)")
     r.add_argument("--weights", required=True)
@@ -326,6 +359,7 @@ def main(argv=None):
     r.add_argument("--config", required=True)
     r.add_argument("--run-dir", required=True)
     r.add_argument("--device", default="")
+    r.add_argument("--average", action="store_true", help="--weights is the run's average.weights.h5 (SWA)")
     r.set_defaults(func=record)
     args = parser.parse_args(argv)
     args.func(args)
