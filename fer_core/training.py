@@ -373,7 +373,8 @@ def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=8192
         data: the dataset they were trained on.
         run_dir: the run record folder to write (must not hold a run).
         command: the command line, kept as the record's reproducing command.
-        batch_norm_images: how many training images (a fixed random choice) measure the statistics.
+        batch_norm_images: how many training images (a fixed random choice) measure the statistics;
+            0 = all of them (fairer to models whose own statistics came from all, 3.5x slower on FER2013).
         uniform: average all the models, with no greedy choice (a uniform soup).
 
     Returns:
@@ -407,7 +408,7 @@ def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=8192
     config = TrainConfig(model=zoo_name, data=data, epochs=0, extra={"soup": [str(p) for p in model_paths]})
     train_set, val_set, test_set = prepare_splits(config)
     model, side = models[0], models[0].input_shape[1]
-    pick = np.random.default_rng(0).permutation(len(train_set))[:batch_norm_images]
+    pick = np.random.default_rng(0).permutation(len(train_set))[:batch_norm_images or None]
     train_images = fit_images(train_set.images[np.sort(pick)], side)
     task = train_set.task
     monitor, mode = _monitor(task)

@@ -111,8 +111,10 @@ def test_soup_of_two_runs_is_a_run_record_that_names_its_ingredients(tmp_path, d
     assert train_command(config, soup).startswith("python -m fer_core soup --models ")
     assert [str(folder) for _, folder in earlier_runs(config)] == [str(tmp_path / "r0"), str(tmp_path / "r1")]
     uniform = tmp_path / "uniform"
-    assert main(["soup", "--models", *paths, "--data", "fer2013-sample", "--run-dir", str(uniform), "--uniform"]) == 0
+    assert main(["soup", "--models", *paths, "--data", "fer2013-sample", "--run-dir", str(uniform), "--uniform",
+                 "--batch-norm-images", "0"]) == 0
     assert json.loads((uniform / "metrics.json").read_text())["soup"]["models"] == paths
-    assert json.loads((uniform / "config.json").read_text())["extra"]["train_command"].endswith(" --uniform")
+    assert json.loads((uniform / "config.json").read_text())["extra"]["train_command"].endswith(
+        " --batch-norm-images 0 --uniform")
     assert main(["soup", "--models", paths[0], "--data", "fer2013-sample", "--run-dir", str(tmp_path / "x")]) == 2
     assert main(["soup", "--models", *paths, "--data", "fer2013-sample", "--run-dir", str(soup)]) == 2
