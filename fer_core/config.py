@@ -63,6 +63,9 @@ MODEL_NAMES = ("lenet5", "emotion_cnn", "vgg_fer", "mini_xception", "resnet10", 
 KEYPOINT_INPUT_SIZE = 96
 EMOTION_INPUT_SIZE = 48
 
+# Training images (a fixed random choice) that measure each soup candidate's batch-norm statistics.
+SOUP_BATCH_NORM_IMAGES = 8192
+
 # Random erasing's rectangle (fer_core.augment and tools/train_on_accelerator.py): each side 10%-50% of the image's.
 ERASE_SIDE_RANGE = (0.1, 0.5)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import SOUP_BATCH_NORM_IMAGES
 from .datasets import KEYPOINTS, load_dataset
 from .errors import FerStudioError, ModelError
 from .storage import (read_json, save_model_atomic, write_bytes_atomic, write_csv_atomic, write_json_atomic,
@@ -269,8 +270,7 @@ def _make_recorder(run_dir, monitor, mode, state, swa_start=0):
             row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             row["seconds"] = round(time.time() - self.started, 3)
             value = logs.get(monitor)
-            improved = value is not None and (
-                state["best"] is None or (value < state["best"] if mode == "min" else value > state["best"]))
+            improved = value is not None and _is_better(value, state["best"], mode)
             if improved:
                 state["best"], state["best_epoch"], state["wait"] = float(value), epoch + 1, 0
                 save_model_atomic(self.model, run_dir / "model.keras")
@@ -293,6 +293,17 @@ def _make_recorder(run_dir, monitor, mode, state, swa_start=0):
     return RunRecorder()
 
 
+def _is_better(value, best, mode):
+    """Whether a validation score beats the best so far (None: nothing yet); ``mode`` "min" or "max"."""
+    return best is None or (value < best if mode == "min" else value > best)
+
+
+def _read_weights(path):
+    """A weight list saved by ``_add_to_average`` (arrays w0, w1, ... of an .npz file)."""
+    with np.load(path) as saved:
+        return [saved[f"w{i}"] for i in range(len(saved.files))]
+
+
 def _add_to_average(run_dir, average, weights, epoch):
     """Adds one epoch's weights to the run's running mean of weights (SWA).
 
@@ -310,11 +321,7 @@ def _add_to_average(run_dir, average, weights, epoch):
 
     from .averaging import running_average
 
-    count, previous = 0, None
-    if average:
-        with np.load(run_dir / average["path"]) as saved:
-            previous = [saved[f"w{i}"] for i in range(len(saved.files))]
-        count = average["count"]
+    previous, count = (_read_weights(run_dir / average["path"]), average["count"]) if average else (None, 0)
     mean = running_average(previous, weights, count)
     path = Path("checkpoints") / f"average-epoch-{epoch:04d}.npz"
     buffer = io.BytesIO()
@@ -347,12 +354,11 @@ def select_weight_average(run_dir, state, model, train_set, val_data, side, moni
         return None
     if average.get("val") is not None and average.get("measured_at") == state["epoch"]:
         return average["val"]  # already measured (a resumed, finished run)
-    with np.load(run_dir / average["path"]) as saved:
-        model.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
+    model.set_weights(_read_weights(run_dir / average["path"]))
     recompute_batch_norm(model, fit_images(train_set.images, side))
     scores = model.evaluate(val_data, verbose=0, return_dict=True)
     value = float(scores[monitor.removeprefix("val_")])
-    better = state["best"] is None or (value < state["best"] if mode == "min" else value > state["best"])
+    better = _is_better(value, state["best"], mode)
     average.update(val=value, measured_at=state["epoch"], selected=bool(better))
     if better:
         save_model_atomic(model, run_dir / "model.keras")
@@ -360,7 +366,8 @@ def select_weight_average(run_dir, state, model, train_set, val_data, side, moni
     return value
 
 
-def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=8192, uniform=False):
+def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=SOUP_BATCH_NORM_IMAGES,
+                  uniform=False):
     """A run record whose model is a greedy soup of models of one architecture (``fer_core soup``).
 
     Each model is scored on the validation split; the best one is the start, and each next one
@@ -414,9 +421,12 @@ def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=8192
     monitor, mode = _monitor(task)
     sign = -1.0 if mode == "min" else 1.0
 
-    def score(weights):  # every candidate alike: its batch-norm statistics measured on the same images
+    def hold(weights):  # every candidate alike: its batch-norm statistics measured on the same images
         model.set_weights(weights)
         recompute_batch_norm(model, train_images)
+
+    def score(weights):
+        hold(weights)
         metrics = evaluate_outputs(val_set, predict_dataset(model, val_set))
         return sign * float(metrics[monitor.removeprefix("val_")])
 
@@ -427,7 +437,7 @@ def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=8192
         best = score(weights)
     else:
         kept, weights, best, alone = greedy_soup(candidates, score)
-        score(weights)  # the model ends holding the soup, with its statistics
+        hold(weights)  # the last weights scored may have been a rejected trial
     run_dir.mkdir(parents=True, exist_ok=True)
     config.extra.update(kept=kept, train_command=command)
     write_json_atomic(run_dir / "config.json", dataclasses.asdict(config))

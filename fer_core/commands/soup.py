@@ -5,6 +5,8 @@ import json
 import shlex
 import sys
 
+from fer_core.config import SOUP_BATCH_NORM_IMAGES
+
 HELP = "average the weights of several models of one architecture (greedy model soup) into a run record"
 
 DESCRIPTION = """\
@@ -30,7 +32,7 @@ def add_parser(subparsers):
     parser.add_argument("--models", nargs="+", required=True, help=".keras models of one zoo architecture")
     parser.add_argument("--data", required=True, help="the dataset they were trained on")
     parser.add_argument("--run-dir", required=True, help="the run record folder to write")
-    parser.add_argument("--batch-norm-images", type=int, default=8192, metavar="N",
+    parser.add_argument("--batch-norm-images", type=int, default=SOUP_BATCH_NORM_IMAGES, metavar="N",
                         help="training images that measure batch-norm statistics (default 8192; 0 = all)")
     parser.add_argument("--uniform", action="store_true",
                         help="average all the models, with no greedy choice (a uniform soup)")
@@ -43,7 +45,7 @@ def run(args):
     from fer_core.training import make_soup_run
 
     words = ["soup", "--models", *args.models, "--data", args.data, "--run-dir", args.run_dir]
-    if args.batch_norm_images != 8192:
+    if args.batch_norm_images != SOUP_BATCH_NORM_IMAGES:
         words += ["--batch-norm-images", str(args.batch_norm_images)]
     command = "python -m fer_core " + shlex.join(words + (["--uniform"] if args.uniform else []))
     metrics = make_soup_run(args.models, args.data, args.run_dir, command=command, uniform=args.uniform,
