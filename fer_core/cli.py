@@ -67,6 +67,12 @@ def cmd_evaluate(args):
     from .evaluation import evaluate_model
 
     metrics = evaluate_model(args.model, args.data, args.split, flip_tta=args.tta, fold=args.fold, folds=args.folds)
+    if args.latency:
+        from .runtime import cpu_description, load_model_runner, median_latency_ms
+
+        runner = load_model_runner(args.model, prefer_tflite=False)
+        metrics.update(ms_per_face=round(median_latency_ms(runner, runner.input_size), 3), backend=runner.backend,
+                       cpu=cpu_description())
     if args.json:
         print(json.dumps({k: v for k, v in metrics.items() if k != "confusion_matrix"}, indent=2))
     elif "rmse" in metrics:
@@ -78,6 +84,9 @@ def cmd_evaluate(args):
         for name, m in metrics["per_class"].items():
             print(f"  {name:<10} precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
                   f"f1 {m['f1']:.3f}  support {m['support']}")
+    if args.latency and not args.json:
+        print(f"{metrics['ms_per_face']:.3f} ms per face ({metrics['backend']}, batch of 1, median of 200 calls) "
+              f"on {metrics['cpu']}")
     return 0
 
 
@@ -143,10 +152,12 @@ def build_parser():
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a saved model on a dataset split")
-    p.add_argument("--model", required=True, help="a .keras model file")
+    p.add_argument("--model", required=True, help="a .keras model file, or a .tflite file (run through LiteRT)")
     p.add_argument("--data", required=True, help="dataset name")
     p.add_argument("--split", default="test", help="split name or role (default test)")
     p.add_argument("--tta", action="store_true", help="average with horizontally flipped images (classifiers)")
+    p.add_argument("--latency", action="store_true",
+                   help="also time one face (median of 200 calls, batch of 1) and name this machine's CPU")
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_fold_args(p)
     p.set_defaults(func=cmd_evaluate)

@@ -1,6 +1,8 @@
 """Evaluate a saved model on a dataset split.
 
-Models load through ``runtime.load_keras_model`` (Keras ``safe_mode``, no pickles).
+A ``.keras`` model loads through ``runtime.load_keras_model`` (Keras ``safe_mode``, no pickles);
+a ``.tflite`` file (float or int8, as ``ship`` writes them) runs through LiteRT, so the accuracy
+of the file the app runs is measured the same way as the Keras model's.
 """
 
 import cv2
@@ -10,7 +12,7 @@ from .config import canonical_emotion
 from .datasets import KEYPOINTS, load_dataset
 from .errors import ModelError
 from .metrics import classification_metrics, keypoint_metrics
-from .runtime import load_keras_model, read_info_file
+from .runtime import KerasModel, load_model_runner, read_info_file
 
 
 def model_info(model_path):
@@ -26,29 +28,38 @@ def fit_images(images, side):
     return images.astype(np.float32)[..., None]
 
 
+def as_runner(model):
+    """A runtime runner (``LiteRTModel`` / ``KerasModel``, with ``run`` and ``input_size``) for a
+    runner or a loaded ``keras.Model``."""
+    return model if hasattr(model, "run") else KerasModel(model)
+
+
 def predict_in_batches(model, images, batch_size=256):
-    """Runs the model over images with ``predict_on_batch`` (no per-call overhead of predict)."""
-    outputs = [np.asarray(model.predict_on_batch(images[i:i + batch_size]))
-               for i in range(0, len(images), batch_size)]
-    return np.concatenate(outputs) if outputs else np.zeros((0,) + tuple(model.output_shape[1:]))
+    """Runs a model (``keras.Model`` or runner) over float images (N, S, S, 1), one batch per call
+    (``predict_on_batch`` for Keras: no per-call overhead of predict); returns (N, outputs)."""
+    runner = as_runner(model)
+    outputs = [runner.run(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+    return np.concatenate(outputs) if outputs else np.zeros((0, runner.output_size), np.float32)
 
 
 def predict_dataset(model, dataset, flip_tta=False):
     """Model outputs for every sample of a dataset, resized to the model's input.
 
     Arguments:
+        model: a ``keras.Model``, or a runner from ``runtime.load_model_runner`` (e.g. a ``.tflite``).
         flip_tta: also run the mirrored images and average (classifiers only).
 
     Returns:
         array (N, C) of probabilities, or (N, 15, 2) keypoints in the dataset's pixels.
     """
-    side = model.input_shape[1]
+    runner = as_runner(model)
+    side = runner.input_size
     images = fit_images(dataset.images, side)
-    outputs = predict_in_batches(model, images)
+    outputs = predict_in_batches(runner, images)
     if dataset.task == KEYPOINTS:
         return outputs.reshape(-1, 15, 2) * (dataset.image_size[0] / side)
     if flip_tta:
-        outputs = (outputs + predict_in_batches(model, images[:, :, ::-1])) / 2.0
+        outputs = (outputs + predict_in_batches(runner, images[:, :, ::-1])) / 2.0
     return outputs
 
 
@@ -63,7 +74,8 @@ def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=Non
     """Evaluates a saved model on one split of a dataset.
 
     Arguments:
-        model_path: ``.keras`` file.
+        model_path: a ``.keras`` file, or a ``.tflite`` file (run through LiteRT; its info file is
+            the one of the model it was exported from, e.g. ``emotion_int8.tflite`` -> ``emotion``'s).
         data: dataset name (see ``load_dataset``).
         split: split name or role (train/val/test).
         flip_tta: average with horizontally flipped inputs (classifiers).
@@ -75,17 +87,17 @@ def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=Non
     info = model_info(model_path)
     fold = info.get("fold", 0) if fold is None else fold
     folds = info.get("folds", 10) if folds is None else folds
-    model = load_keras_model(model_path)
+    runner = load_model_runner(model_path, prefer_tflite=False)
     dataset = load_dataset(data, fold=fold, folds=folds).subset(split).labelled()
-    if dataset.task == KEYPOINTS and model.output_shape[-1] != 30:
+    if dataset.task == KEYPOINTS and runner.output_size != 30:
         raise ModelError(f"{model_path}: a classifier cannot be evaluated on keypoint data ({data})")
     if dataset.task != KEYPOINTS:
         names = info.get("label_names") or list(dataset.label_names)
-        if model.output_shape[-1] != len(names):
-            raise ModelError(f"{model_path}: model has {model.output_shape[-1]} outputs but "
+        if runner.output_size != len(names):
+            raise ModelError(f"{model_path}: model has {runner.output_size} outputs but "
                              f"{len(names)} label names")
         dataset = relabel(dataset, names)
-    return evaluate_outputs(dataset, predict_dataset(model, dataset, flip_tta))
+    return evaluate_outputs(dataset, predict_dataset(runner, dataset, flip_tta))
 
 
 def relabel(dataset, model_label_names):

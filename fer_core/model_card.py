@@ -5,6 +5,7 @@ committed command reproduces (the run record, the export and latency reports).
 """
 
 import dataclasses
+from pathlib import Path
 
 from .training import TrainConfig
 
@@ -99,7 +100,7 @@ def _table(header, rows):
 
 
 def render_model_card(name, model_path, run_dir, config, info, metrics, history, exports, latency_ms,
-                      extra_results=(), weaknesses=(), earlier_runs=()):
+                      extra_results=(), weaknesses=(), earlier_runs=(), cpu=""):
     """Renders a model card.
 
     Arguments:
@@ -111,6 +112,7 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
         history: list of history rows (dicts).
         exports: list of (file name, size in bytes, metric name, keras score, tflite score).
         latency_ms: {backend: ms per face}.
+        cpu: the CPU they were measured on (``runtime.cpu_description()``).
         extra_results: list of (description, value, command) rows.
         weaknesses: list of sentences.
         earlier_runs: list of (config, run_dir) whose models this run used (``--init-from``,
@@ -166,8 +168,15 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
             _table(["file", "size", "metric", "Keras", "TFLite"],
                    [(f, f"{b / 1024:.0f} KiB", m or "", "" if k is None else f"{k:.4f}",
                      "" if t is None else f"{t:.4f}") for f, b, m, k, t in exports]),
-            "", "Latency per face (batch of 1, this machine's CPU, median): " +
-            ", ".join(f"{k} {v:.2f} ms" for k, v in latency_ms.items()) + "."]
+            "", f"Latency per face (batch of 1, median, on {cpu or 'this machine'}): " +
+            ", ".join(f"{k} {v:.2f} ms" for k, v in latency_ms.items()) + ". It depends on the CPU above all: "
+            "int8 gains most where the CPU has AVX-512 VNNI or AMX."]
+    tflite_files = [f for f, *_ in exports if f.endswith(".tflite")]
+    if tflite_files:
+        folder = Path(model_path).parent
+        out += ["", "Reproduce (each TFLite file's accuracy through LiteRT, and its latency on your CPU):", "",
+                "```bash"] + [f"FER_DATA_DIR=../shared/data python -m fer_core evaluate --model {folder / f} "
+                              f"--data {data} --split {split} --latency --json" for f in tflite_files] + ["```"]
     if info.get("runtime_tflite"):
         out += ["", f"The app and `python -m fer_core predict` run `{info['runtime_tflite']}` through LiteRT."]
     if history:

@@ -145,8 +145,8 @@ def _resnet(name, input_shape, num_classes, blocks, widths=(64, 128, 256, 512), 
 def resnet10(input_shape=(48, 48, 1), num_classes=7):
     """ResNet-10: one basic block per stage (64, 128, 256, 512 filters).
 
-    Not one of the tutorials' nets: the zoo's accuracy model (about 4.9M weights, 0.4 ms per
-    face in LiteRT int8), trainable on a CPU in a session because it downsamples after the stem.
+    Not one of the tutorials' nets: the zoo's accuracy model (about 4.9M weights, 0.4-3.4 ms per
+    face in LiteRT int8, by CPU), trainable on a CPU in a session because it downsamples after the stem.
     """
     return _resnet("resnet10", input_shape, num_classes, blocks=(1, 1, 1, 1))
 

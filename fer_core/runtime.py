@@ -463,6 +463,45 @@ def shipped_model_exists(kind):
     return path.is_file() or path.with_suffix(".tflite").is_file()
 
 
+# CPU features that decide how fast LiteRT's XNNPACK kernels run (int8 above all), in that order.
+CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def describe_cpu(cpuinfo, cores):
+    """One line naming a CPU and its speed-relevant features, from ``/proc/cpuinfo`` text.
+
+    Latency depends on the CPU far more than on anything else (the shipped int8 classifier took
+    0.39 ms per face on a CPU with AVX-512 VNNI and 3.3 ms on an AVX2-only one), so every latency
+    figure comes with this line.
+
+    Arguments:
+        cpuinfo: the text of ``/proc/cpuinfo`` ("" when unknown).
+        cores: number of logical CPUs.
+
+    Returns:
+        e.g. "AMD EPYC, 2 cores, avx2 fma" (features from ``CPU_FEATURES`` the CPU has).
+    """
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    name = fields.get("model name") or "unknown CPU"
+    return f"{name}, {cores} core{'s' if cores != 1 else ''}, " + (" ".join(f for f in CPU_FEATURES if f in flags) or "no AVX2")
+
+
+def cpu_description():
+    """``describe_cpu`` of this machine (``platform.processor()`` where there is no /proc/cpuinfo)."""
+    import os
+    import platform
+
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = f"model name: {platform.processor() or platform.machine()}"
+    return describe_cpu(cpuinfo, os.cpu_count())
+
+
 def median_latency_ms(runner, side, repeat=200):
     """Median milliseconds of one call on one face (after a warm-up).
 

@@ -59,6 +59,8 @@ def test_every_command_has_help(capsys):
 @pytest.mark.parametrize("args, message", [
     (["summary", "nope"], "error: unknown dataset 'nope'"),
     (["evaluate", "--model", "missing.keras", "--data", "fer2013-sample"], "error: missing.keras: no such model file"),
+    (["evaluate", "--model", "missing_int8.tflite", "--data", "fer2013-sample"],
+     "error: missing_int8.tflite: no such model file"),
     (["train", "--model", "mini_xception", "--data", "fer2013-sample", "--epochs", "1", "--resume",
       "--run-dir", "/nonexistent/run"], "error: /nonexistent/run: nothing to resume"),
 ])
@@ -109,6 +111,26 @@ def test_ship_writes_model_files_and_a_card_from_a_run(tmp_path, data_root, caps
     classifier = EmotionClassifier.from_path(out / "emotion.keras")
     assert classifier.backend == "litert" and classifier.runner.path.name == "emotion.tflite"
     assert info["runtime_tflite"] == "emotion.tflite" and "run `emotion.tflite`" in card
+    evaluate_tflite = f"python -m fer_core evaluate --model {out / 'emotion_int8.tflite'} --data fer2013-sample"
+    assert evaluate_tflite in card and "Latency per face (batch of 1, median, on " in card
+
+
+def test_evaluate_runs_a_shipped_tflite_file_through_litert(tmp_path, data_root, capsys):
+    run, out = tmp_path / "run", tmp_path / "models"
+    assert main(["train", "--model", "mini_xception", "--data", "fer2013-sample", "--epochs", "1",
+                 "--limit", "64", "--run-dir", str(run)]) == 0
+    assert main(["ship", "--run", str(run), "--name", "emotion", "--out", str(out), "--eval-limit", "10"]) == 0
+    capsys.readouterr()
+    results = {}
+    for name in ("emotion.keras", "emotion.tflite", "emotion_int8.tflite"):
+        assert main(["evaluate", "--model", str(out / name), "--data", "fer2013-sample", "--split", "PrivateTest",
+                     "--latency", "--json"]) == 0
+        results[name] = json.loads(capsys.readouterr().out)
+    assert [r["n"] for r in results.values()] == [100, 100, 100]
+    assert results["emotion.tflite"]["accuracy"] == pytest.approx(results["emotion.keras"]["accuracy"], abs=0.011)
+    assert results["emotion_int8.tflite"]["accuracy"] == pytest.approx(results["emotion.keras"]["accuracy"], abs=0.1)
+    assert [r["backend"] for r in results.values()] == ["keras", "litert", "litert"]
+    assert all(r["ms_per_face"] > 0 and r["cpu"] for r in results.values())
 
 
 def test_ship_with_the_int8_runtime(tmp_path, data_root):

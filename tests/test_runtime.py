@@ -186,3 +186,14 @@ def test_concurrent_threads_give_the_same_answers(models):
         t.join()
     for got, want in zip(results, expected):
         np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_describe_cpu_names_the_cpu_and_the_features_that_set_its_speed():
+    from fer_core.runtime import describe_cpu
+
+    cpuinfo = ("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx fma avx2 bmi2\n\n"
+               "processor\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx fma avx2 bmi2\n")
+    assert describe_cpu(cpuinfo, 2) == "AMD EPYC, 2 cores, avx2 fma"
+    intel = "model name : Intel Xeon\nflags : avx2 fma avx512f avx512_vnni amx_int8\n"
+    assert describe_cpu(intel, 4) == "Intel Xeon, 4 cores, avx2 fma avx512f avx512_vnni amx_int8"
+    assert describe_cpu("", 1) == "unknown CPU, 1 core, no AVX2"

@@ -55,7 +55,7 @@ def run(args):
     from fer_core.export import export_model
     from fer_core.model_card import measured_weaknesses, render_model_card
     from fer_core.runs import earlier_runs
-    from fer_core.runtime import KerasModel, LiteRTModel, median_latency_ms
+    from fer_core.runtime import KerasModel, LiteRTModel, cpu_description, median_latency_ms
     from fer_core.storage import read_json, write_json_atomic, write_text_atomic
 
     run_dir, out = Path(args.run), Path(args.out)
@@ -97,7 +97,7 @@ def run(args):
     if info["task"] == "classification":
         weaknesses = measured_weaknesses(metrics) + weaknesses
     card = render_model_card(args.name, model_path, run_dir, config, shipped_info, metrics, history, exports,
-                             latency, extra, weaknesses, earlier_runs(config))
+                             latency, extra, weaknesses, earlier_runs(config), cpu_description())
     write_text_atomic(out / f"{args.name}.md", card)
     print(f"wrote {out / (args.name + '.md')}")
     return 0
