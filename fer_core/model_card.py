@@ -169,8 +169,8 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
                    [(f, f"{b / 1024:.0f} KiB", m or "", "" if k is None else f"{k:.4f}",
                      "" if t is None else f"{t:.4f}") for f, b, m, k, t in exports]),
             "", f"Latency per face (batch of 1, median, on {cpu or 'this machine'}): " +
-            ", ".join(f"{k} {v:.2f} ms" for k, v in latency_ms.items()) + ". It depends on the CPU above all: "
-            "int8 gains most where the CPU has AVX-512 VNNI or AMX."]
+            ", ".join(f"{k} {v:.2f} ms" for k, v in latency_ms.items()) + ". It depends on the CPU above all (its vector "
+            "instructions, listed above): measure it on yours with the commands below."]
     tflite_files = [f for f, *_ in exports if f.endswith(".tflite")]
     if tflite_files:
         folder = Path(model_path).parent
