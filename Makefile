@@ -8,7 +8,7 @@ PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 export FER_DATA_DIR ?= data
 
-.PHONY: run test test-all install install-dev browser clean
+.PHONY: run test verify install install-dev browser clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ browser:
 
 test: $(VENV)/.installed-dev browser
 	$(PY) -m pytest -q
+
+# Every run record's and shipped model's test figure (README table, model cards), measured again
+# on the datasets under FER_DATA_DIR.
+verify: $(VENV)/.installed
+	$(PY) -m fer_core verify
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -21,7 +21,7 @@ def cached_dataset(name, fold=0, folds=10):
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=3)
 def cached_model(path, modified):
-    from fer_core.evaluation import load_keras_model
+    from fer_core.runtime import load_keras_model
 
     return load_keras_model(path)
 

@@ -69,7 +69,7 @@ def test_disagreements_and_sampling():
 
 def test_features_of_a_trained_model(trained_run, fer2013):
     from fer_core.embedding import embed_samples, extract_features
-    from fer_core.evaluation import load_keras_model
+    from fer_core.runtime import load_keras_model
 
     model = load_keras_model(trained_run / "model.keras")
     test = fer2013.subset("test")

@@ -1,0 +1,136 @@
+"""Checks that every figure a run record or a shipped model states is what its model gives now.
+
+A run record's ``metrics.json`` holds the test-split figures written when the run finished; the
+README's table and the model cards quote them. ``verify_run_record`` evaluates the record's
+``model.keras`` again, the way ``python -m fer_core evaluate`` does, and compares; a shipped
+model (``assets/models/NAME.keras``) is compared with the run record its info file names.
+
+Accuracy may differ by a test image or two between CPUs (float rounding at near-ties decides an
+argmax), RMSE by rounding: those are the tolerances.
+"""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .storage import read_json
+
+# How far a measured figure may be from the recorded one and still agree.
+ACCURACY_TOLERANCE_IMAGES = 2
+RMSE_TOLERANCE_PX = 0.002
+
+
+@dataclass(frozen=True)
+class FigureCheck:
+    """One recorded figure set against the same figure measured now.
+
+    Attributes:
+        name: what was checked (a run folder or a shipped model file).
+        data, split: where it was measured.
+        metric: "accuracy" or "rmse".
+        recorded, measured: the two figures (measured is None when it could not be measured).
+        tolerance: the largest difference that still agrees.
+        note: why it was not measured, when it was not.
+    """
+
+    name: str
+    data: str
+    split: str
+    metric: str
+    recorded: float
+    measured: float = None
+    tolerance: float = 0.0
+    note: str = ""
+
+    @property
+    def ok(self):
+        """True when measured and within the tolerance of the recorded figure."""
+        return self.measured is not None and abs(self.measured - self.recorded) <= self.tolerance + 1e-9
+
+    def as_dict(self):
+        return {**asdict(self), "ok": self.ok}
+
+
+def headline(metrics):
+    """The headline figure of a metrics dict: ("accuracy", value) or ("rmse", value).
+
+    Raises:
+        ValueError: neither is there.
+    """
+    for metric in ("accuracy", "rmse"):
+        if metrics.get(metric) is not None:
+            return metric, float(metrics[metric])
+    raise ValueError("the metrics hold neither accuracy nor rmse")
+
+
+def tolerance_for(metric, n):
+    """The tolerance of a figure over ``n`` test samples (see the module's docstring)."""
+    return ACCURACY_TOLERANCE_IMAGES / max(int(n), 1) if metric == "accuracy" else RMSE_TOLERANCE_PX
+
+
+def check_figure(name, data, split, recorded_metrics, measure):
+    """Measures a model's headline figure again and sets it against the recorded one.
+
+    Arguments:
+        name: what is checked (shown in the report).
+        data, split: the dataset and split of the recorded figure.
+        recorded_metrics: the recorded metrics dict (``metrics.json``).
+        measure: function() -> metrics dict measured now; an error it raises becomes the note.
+
+    Returns:
+        ``FigureCheck``.
+    """
+    from .errors import FerStudioError
+
+    metric, recorded = headline(recorded_metrics)
+    tolerance = tolerance_for(metric, recorded_metrics.get("n", 1))
+    try:
+        measured = float(measure()[metric])
+    except (FerStudioError, OSError, KeyError) as error:
+        return FigureCheck(name, data, split, metric, recorded, None, tolerance, note=str(error))
+    return FigureCheck(name, data, split, metric, recorded, measured, tolerance)
+
+
+def verify_run_record(run_dir):
+    """Evaluates a finished run record's ``model.keras`` on its test split and compares.
+
+    Arguments:
+        run_dir: a run folder with config.json, metrics.json and model.keras.
+
+    Returns:
+        ``FigureCheck``.
+    """
+    from .evaluation import evaluate_model
+
+    run_dir = Path(run_dir)
+    config, metrics = read_json(run_dir / "config.json") or {}, read_json(run_dir / "metrics.json") or {}
+    data, split = config.get("data", "?"), metrics.get("split", "test")
+    return check_figure(run_dir.as_posix(), data, split, metrics, lambda: evaluate_model(
+        run_dir / "model.keras", data, split, fold=config.get("fold"), folds=config.get("folds")))
+
+
+def verify_shipped_model(model_path):
+    """Evaluates a shipped ``NAME.keras`` and compares it with the run record its info file names.
+
+    Returns:
+        ``FigureCheck``, or None when the info file names no run record.
+    """
+    from .evaluation import evaluate_model
+    from .runs import PROJECT_ROOT
+
+    model_path = Path(model_path)
+    info = read_json(model_path.with_name(f"{model_path.stem}.model_info.json")) or {}
+    if not info.get("run"):
+        return None
+    run_dir = Path(info["run"]) if Path(info["run"]).is_absolute() else PROJECT_ROOT / info["run"]
+    config, metrics = read_json(run_dir / "config.json") or {}, read_json(run_dir / "metrics.json") or {}
+    data, split = config.get("data", "?"), metrics.get("split", "test")
+    return check_figure(model_path.as_posix(), data, split, metrics, lambda: evaluate_model(
+        model_path, data, split, fold=config.get("fold"), folds=config.get("folds")))
+
+
+def finished_run_records(roots):
+    """The run folders under ``roots`` that hold model.keras and metrics.json, in order."""
+    from .runs import find_runs
+
+    return [path for path in find_runs([Path(root) for root in roots])
+            if (path / "model.keras").is_file() and (path / "metrics.json").is_file()]
