@@ -136,4 +136,23 @@ def test_gpu_train_command_repeats_the_resolved_epochs_and_teacher():
     assert "--minutes" not in command and "--teacher" not in command
     assert "--teacher t.npz --distill 0.5" in tool.gpu_train_command({**config, "teacher": "t.npz"})
     assert tool.gpu_train_command({**config, "average_last": 0.25}).endswith(" --average-last 0.25")
+    assert tool.gpu_train_command({**config, "init_from": "assets/runs/a/model.keras"}).endswith(
+        " --init-from assets/runs/a/model.keras")
     assert "record --weights OUT/average.weights.h5 --average " in tool.recorded_command(config, "r", average=True)
+
+
+def test_init_from_starts_the_run_from_the_given_weights(tmp_path):
+    from fer_core.models import build_model
+
+    out = _averaged_run(tmp_path)
+    source = build_model("emotion_cnn")
+    source.load_weights(out / "last.weights.h5")
+    source.save(tmp_path / "source.keras")
+    for init_from in (str(out / "last.weights.h5"), str(tmp_path / "source.keras")):
+        tuned = tmp_path / f"tuned-{Path(init_from).suffix}"
+        tool.main(["train", "--data", str(tmp_path / "packed"), "--out", str(tuned), "--model", "emotion_cnn",
+                   "--epochs", "1", "--batch-size", "32", "--lr", "0", "--init-from", init_from])
+        model = build_model("emotion_cnn")
+        model.load_weights(tuned / "last.weights.h5")
+        assert np.allclose(model.get_weights()[0], source.get_weights()[0]), "a learning rate of 0 keeps the start"
+        assert json.loads((tuned / "config.json").read_text())["init_from"] == init_from

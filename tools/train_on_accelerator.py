@@ -195,6 +195,13 @@ def train(args):
     val_targets = np.eye(len(names), dtype=np.float32)[y_val]
 
     model = build_model(args.model, (SIDE, SIDE, 1), len(names))
+    if args.init_from:  # a fine-tuning run: a run record's model.keras, or a GPU run's .weights.h5
+        if args.init_from.endswith(".keras"):
+            from fer_core.training import load_initial_weights
+
+            load_initial_weights(model, args.init_from)
+        else:
+            model.load_weights(args.init_from)
     inputs = keras.Input((SIDE, SIDE, 1))
     augmented = make_augmenter(args.rotation, args.shift, args.zoom, args.erase, args.seed)(inputs)
     trainer = keras.Model(inputs, model(augmented))
@@ -276,6 +283,8 @@ def gpu_train_command(gpu):
     parts += [f"--{name.replace('_', '-')} {gpu[name]}" for name in TRAIN_FLAGS]
     if gpu.get("teacher"):
         parts += [f"--teacher {gpu['teacher']}", f"--distill {gpu['distill']}"]
+    if gpu.get("init_from"):
+        parts.append(f"--init-from {gpu['init_from']}")
     if gpu.get("average_last"):
         parts.append(f"--average-last {gpu['average_last']}")
     return " ".join(parts)
@@ -300,6 +309,7 @@ def record(args):
         warmup_epochs=gpu["warmup_epochs"], label_smoothing=gpu["label_smoothing"], augment=True, flip=True,
         rotation=gpu["rotation"], shift=gpu["shift"], zoom=gpu["zoom"], erase=gpu["erase"], patience=0,
         seed=gpu["seed"], distill=gpu["distill"] if gpu.get("teacher") else 0.5,
+        init_from=gpu.get("init_from", "") if str(gpu.get("init_from", "")).endswith(".keras") else "",
         extra={"trained_with": "tools/train_on_accelerator.py", "backend": gpu["backend"],
                "keras": gpu["keras"], "teacher_outputs": gpu.get("teacher") or "",
                "device": args.device, "schedule_step": "epoch",
@@ -350,6 +360,8 @@ def main(argv=None):
     t.add_argument("--distill", type=float, default=0.5)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=0, help="use only the first N images of each split")
+    t.add_argument("--init-from", default="",
+                   help="start from these weights: a run record's model.keras or a GPU run's .weights.h5")
     t.add_argument("--average-last", type=float, default=0.0,
                    help="also save the mean of the weights of this last share of the epochs, e.g. 0.25 (SWA)")
     t.set_defaults(func=train)
