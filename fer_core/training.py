@@ -288,7 +288,7 @@ def _make_recorder(run_dir, monitor, mode, state, swa_start=0):
             for path in previous:
                 if path and path not in (state["checkpoint"], (state.get("average") or {}).get("path")):
                     (run_dir / path).unlink(missing_ok=True)
-            _write_history(run_dir, state["history"])
+            write_history(run_dir, state["history"])
 
     return RunRecorder()
 
@@ -447,14 +447,20 @@ def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=SOUP
             "uniform": bool(uniform)}
     write_json_atomic(run_dir / "state.json", {"epoch": 0, "checkpoint": None, "history": [], "best": sign * best,
                                                 "best_epoch": None, "wait": 0, "soup": soup})
-    _write_history(run_dir, [])
+    write_history(run_dir, [])
     return finish_run(run_dir, test_set)
 
 
-def _write_history(run_dir, history):
+def write_history(run_dir, history):
+    """Writes a run record's history.csv (one row per finished epoch) atomically.
+
+    Arguments:
+        run_dir: the run record folder.
+        history: list of row dicts (epoch, metrics, lr, seconds); empty before the first epoch,
+            which writes a header-only file, so that readers get an empty table, not a parse error.
+    """
     import pandas as pd
 
-    # Before the first epoch: a header-only file, so that readers get an empty table, not a parse error.
     write_csv_atomic(run_dir / "history.csv", pd.DataFrame(history) if history else pd.DataFrame({"epoch": []}))
 
 
@@ -528,7 +534,7 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
             if config.init_from:
                 load_initial_weights(model, config.init_from)
             _compile(model, config, task, steps)
-    _write_history(run_dir, state["history"])  # derived from state.json, which may be one epoch ahead
+    write_history(run_dir, state["history"])  # derived from state.json, which may be one epoch ahead
     write_model_description(run_dir, config, model, task, side, train_set.label_names)
     monitor, mode = _monitor(task)
     callbacks = [

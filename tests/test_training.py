@@ -237,7 +237,7 @@ def test_kaggle_keypoint_rows_with_missing_points_still_train(tmp_path):
 
 
 def test_history_before_the_first_epoch_is_an_empty_table(tmp_path):
-    from fer_core.training import _write_history
+    from fer_core.training import write_history
 
-    _write_history(tmp_path, [])
+    write_history(tmp_path, [])
     assert pd.read_csv(tmp_path / "history.csv").epoch.tolist() == []

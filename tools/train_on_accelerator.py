@@ -298,7 +298,7 @@ def record(args):
 
     from fer_core.models import build_model
     from fer_core.storage import save_model_atomic, write_json_atomic
-    from fer_core.training import TrainConfig, _write_history, finish_run, prepare_splits, write_model_description
+    from fer_core.training import TrainConfig, write_history, finish_run, prepare_splits, write_model_description
 
     gpu = json.loads(Path(args.config).read_text())
     history = pd.read_csv(args.history)
@@ -329,7 +329,7 @@ def record(args):
     if args.average:
         state["average"] = {**gpu["average"], "selected": True}
     write_json_atomic(run_dir / "state.json", state)
-    _write_history(run_dir, rows)
+    write_history(run_dir, rows)
     write_model_description(run_dir, config, model, "classification", SIDE, test_set.label_names)
     metrics = finish_run(run_dir, test_set)
     print(json.dumps({k: metrics[k] for k in ("accuracy", "macro_f1", "best_epoch") if k in metrics}))
