@@ -65,12 +65,14 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     from .evaluation import evaluate_model
+    from .runtime import load_model_runner
 
-    metrics = evaluate_model(args.model, args.data, args.split, flip_tta=args.tta, fold=args.fold, folds=args.folds)
+    runner = load_model_runner(args.model, prefer_tflite=False)
+    metrics = evaluate_model(args.model, args.data, args.split, flip_tta=args.tta, fold=args.fold, folds=args.folds,
+                             runner=runner)
     if args.latency:
-        from .runtime import cpu_description, load_model_runner, median_latency_ms
+        from .runtime import cpu_description, median_latency_ms
 
-        runner = load_model_runner(args.model, prefer_tflite=False)
         metrics.update(ms_per_face=round(median_latency_ms(runner, runner.input_size), 3), backend=runner.backend,
                        cpu=cpu_description())
     if args.json:

@@ -70,7 +70,7 @@ def evaluate_outputs(dataset, outputs):
     return classification_metrics(dataset.labels, outputs.argmax(axis=1), dataset.label_names)
 
 
-def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=None):
+def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=None, runner=None):
     """Evaluates a saved model on one split of a dataset.
 
     Arguments:
@@ -80,6 +80,8 @@ def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=Non
         split: split name or role (train/val/test).
         flip_tta: average with horizontally flipped inputs (classifiers).
         fold, folds: k-fold split for CK+48-style folders (default: from model_info.json, else 0/10).
+        runner: the model at ``model_path`` already loaded (``runtime.load_model_runner``), e.g. to
+            time it as well; default: loaded here.
 
     Returns:
         dict of metrics (see ``fer_core.metrics``).
@@ -87,7 +89,7 @@ def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=Non
     info = model_info(model_path)
     fold = info.get("fold", 0) if fold is None else fold
     folds = info.get("folds", 10) if folds is None else folds
-    runner = load_model_runner(model_path, prefer_tflite=False)
+    runner = runner or load_model_runner(model_path, prefer_tflite=False)
     dataset = load_dataset(data, fold=fold, folds=folds).subset(split).labelled()
     if dataset.task == KEYPOINTS and runner.output_size != 30:
         raise ModelError(f"{model_path}: a classifier cannot be evaluated on keypoint data ({data})")

@@ -99,6 +99,17 @@ def _table(header, rows):
     return "\n".join(lines)
 
 
+def evaluate_command(model_path, data, split, *options):
+    """The ``python -m fer_core evaluate`` command line that prints a model's figure as JSON.
+
+    Arguments:
+        model_path: the model file; data, split: where it is measured.
+        options: more flags, e.g. "--tta" or "--latency".
+    """
+    return " ".join(["python -m fer_core evaluate --model", str(model_path), "--data", data, "--split", split,
+                     *options, "--json"])
+
+
 def render_model_card(name, model_path, run_dir, config, info, metrics, history, exports, latency_ms,
                       extra_results=(), weaknesses=(), earlier_runs=(), cpu=""):
     """Renders a model card.
@@ -124,7 +135,7 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
     task = info.get("task")
     data = config["data"]
     split = metrics.get("split", "test")
-    evaluate = f"python -m fer_core evaluate --model {model_path} --data {data} --split {split} --json"
+    evaluate = evaluate_command(model_path, data, split)
     out = [f"# Model card: {name}", "",
            f"`{model_path}`: {config['model']} ({info.get('params', '?'):,} parameters), "
            f"input {info.get('input_size')}x{info.get('input_size')} grayscale, trained on `{data}`.", "",
@@ -175,8 +186,8 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
     if tflite_files:
         folder = Path(model_path).parent
         out += ["", "Reproduce (each TFLite file's accuracy through LiteRT, and its latency on your CPU):", "",
-                "```bash"] + [f"FER_DATA_DIR=../shared/data python -m fer_core evaluate --model {folder / f} "
-                              f"--data {data} --split {split} --latency --json" for f in tflite_files] + ["```"]
+                "```bash"] + [f"FER_DATA_DIR=../shared/data {evaluate_command(folder / f, data, split, '--latency')}"
+                              for f in tflite_files] + ["```"]
     if info.get("runtime_tflite"):
         out += ["", f"The app and `python -m fer_core predict` run `{info['runtime_tflite']}` through LiteRT."]
     if history:

@@ -463,16 +463,16 @@ def shipped_model_exists(kind):
     return path.is_file() or path.with_suffix(".tflite").is_file()
 
 
-# CPU features that decide how fast LiteRT's XNNPACK kernels run (int8 above all), in that order.
+# Vector-instruction features of a CPU that LiteRT's XNNPACK kernels can use, in that order.
 CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
 def describe_cpu(cpuinfo, cores):
     """One line naming a CPU and its speed-relevant features, from ``/proc/cpuinfo`` text.
 
-    Latency depends on the CPU far more than on anything else (the shipped int8 classifier took
-    0.39 ms per face on a CPU with AVX-512 VNNI and 3.3 ms on an AVX2-only one), so every latency
-    figure comes with this line.
+    Latency depends on the CPU far more than on anything else (the int8 resnet10 classifier took
+    0.39 ms per face on an earlier session's CPU and 3.4 ms on an AMD EPYC with AVX2 but no
+    AVX-512), so every latency figure comes with this line.
 
     Arguments:
         cpuinfo: the text of ``/proc/cpuinfo`` ("" when unknown).

@@ -90,6 +90,25 @@ def check_figure(name, data, split, recorded_metrics, measure):
     return FigureCheck(name, data, split, metric, recorded, measured, tolerance)
 
 
+def check_against_run(name, model_path, run_dir):
+    """Evaluates ``model_path`` on the test split of the run record ``run_dir`` and compares with its figure.
+
+    Arguments:
+        name: what is checked (shown in the report).
+        model_path: the model to evaluate (the run's model.keras, or a shipped copy of it).
+        run_dir: the run record whose config.json and metrics.json state the figure.
+
+    Returns:
+        ``FigureCheck``.
+    """
+    from .evaluation import evaluate_model
+
+    config, metrics = read_json(run_dir / "config.json") or {}, read_json(run_dir / "metrics.json") or {}
+    data, split = config.get("data", "?"), metrics.get("split", "test")
+    return check_figure(name, data, split, metrics, lambda: evaluate_model(
+        model_path, data, split, fold=config.get("fold"), folds=config.get("folds")))
+
+
 def verify_run_record(run_dir):
     """Evaluates a finished run record's ``model.keras`` on its test split and compares.
 
@@ -99,13 +118,8 @@ def verify_run_record(run_dir):
     Returns:
         ``FigureCheck``.
     """
-    from .evaluation import evaluate_model
-
     run_dir = Path(run_dir)
-    config, metrics = read_json(run_dir / "config.json") or {}, read_json(run_dir / "metrics.json") or {}
-    data, split = config.get("data", "?"), metrics.get("split", "test")
-    return check_figure(run_dir.as_posix(), data, split, metrics, lambda: evaluate_model(
-        run_dir / "model.keras", data, split, fold=config.get("fold"), folds=config.get("folds")))
+    return check_against_run(run_dir.as_posix(), run_dir / "model.keras", run_dir)
 
 
 def verify_shipped_model(model_path):
@@ -114,7 +128,6 @@ def verify_shipped_model(model_path):
     Returns:
         ``FigureCheck``, or None when the info file names no run record.
     """
-    from .evaluation import evaluate_model
     from .runs import PROJECT_ROOT
 
     model_path = Path(model_path)
@@ -122,10 +135,7 @@ def verify_shipped_model(model_path):
     if not info.get("run"):
         return None
     run_dir = Path(info["run"]) if Path(info["run"]).is_absolute() else PROJECT_ROOT / info["run"]
-    config, metrics = read_json(run_dir / "config.json") or {}, read_json(run_dir / "metrics.json") or {}
-    data, split = config.get("data", "?"), metrics.get("split", "test")
-    return check_figure(model_path.as_posix(), data, split, metrics, lambda: evaluate_model(
-        model_path, data, split, fold=config.get("fold"), folds=config.get("folds")))
+    return check_against_run(model_path.as_posix(), model_path, run_dir)
 
 
 def finished_run_records(roots):

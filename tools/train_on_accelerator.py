@@ -298,9 +298,10 @@ def record(args):
 
     from fer_core.models import build_model
     from fer_core.storage import save_model_atomic, write_json_atomic
-    from fer_core.training import TrainConfig, write_history, finish_run, prepare_splits, write_model_description
+    from fer_core.training import TrainConfig, finish_run, prepare_splits, write_history, write_model_description
 
     gpu = json.loads(Path(args.config).read_text())
+    start = gpu.get("init_from") or ""
     history = pd.read_csv(args.history)
     run_dir = Path(args.run_dir)
     config = TrainConfig(
@@ -309,7 +310,7 @@ def record(args):
         warmup_epochs=gpu["warmup_epochs"], label_smoothing=gpu["label_smoothing"], augment=True, flip=True,
         rotation=gpu["rotation"], shift=gpu["shift"], zoom=gpu["zoom"], erase=gpu["erase"], patience=0,
         seed=gpu["seed"], distill=gpu["distill"] if gpu.get("teacher") else 0.5,
-        init_from=gpu.get("init_from", "") if str(gpu.get("init_from", "")).endswith(".keras") else "",
+        init_from=start if start.endswith(".keras") else "",  # a run record that the card follows
         extra={"trained_with": "tools/train_on_accelerator.py", "backend": gpu["backend"],
                "keras": gpu["keras"], "teacher_outputs": gpu.get("teacher") or "",
                "device": args.device, "schedule_step": "epoch",

@@ -53,7 +53,7 @@ def run(args):
     from fer_core.errors import ModelError
     from fer_core.evaluation import evaluate_model
     from fer_core.export import export_model
-    from fer_core.model_card import measured_weaknesses, render_model_card
+    from fer_core.model_card import evaluate_command, measured_weaknesses, render_model_card
     from fer_core.runs import earlier_runs
     from fer_core.runtime import KerasModel, LiteRTModel, cpu_description, median_latency_ms
     from fer_core.storage import read_json, write_json_atomic, write_text_atomic
@@ -89,8 +89,7 @@ def run(args):
         for data, tta, what in (("fer2013", True, f"accuracy on {split} with flip TTA"),
                                 ("ferplus", False, f"accuracy on FER+ majority labels, {split} (contempt rows left out)")):
             result = evaluate_model(model_path, data, split, flip_tta=tta)
-            command = (f"python -m fer_core evaluate --model {model_path} --data {data} --split {split}"
-                       f"{' --tta' if tta else ''} --json")
+            command = evaluate_command(model_path, data, split, *(["--tta"] if tta else []))
             extra.append((what, f"{100 * result['accuracy']:.2f}% (n={result['n']})", command))
     history = (read_json(run_dir / "state.json") or {}).get("history", [])
     weaknesses = list(WEAKNESSES[info["task"]])
