@@ -78,8 +78,14 @@ def _curve_rows(history, count=12):
     return rows if rows[-1] is history[-1] else rows + [history[-1]]
 
 
+# A test accuracy whose 95% interval is wider than this either way is called out as a weakness.
+WIDE_INTERVAL = 0.03
+
+
 def measured_weaknesses(metrics):
-    """Sentences on a classifier's weakest class and most frequent confusion, from its test metrics."""
+    """Sentences on a classifier's weakest class and most frequent confusion, from its test metrics,
+    and on the test split's size when the accuracy's 95% interval (normal approximation) is wider
+    than ``WIDE_INTERVAL`` either way."""
     names = list(metrics["per_class"])
     recalls = {n: m["recall"] for n, m in metrics["per_class"].items() if m["support"]}
     worst = min(recalls, key=recalls.get)
@@ -90,13 +96,47 @@ def measured_weaknesses(metrics):
     support = metrics["per_class"][names[true]]["support"]
     return [f"Lowest recall: {worst} ({100 * recalls[worst]:.1f}% of {metrics['per_class'][worst]['support']} "
             f"test faces).",
-            f"Most frequent confusion: {names[true]} read as {names[pred]} ({count} of {support} test faces)."]
+            f"Most frequent confusion: {names[true]} read as {names[pred]} ({count} of {support} test faces)."
+            ] + _interval_weakness(metrics["accuracy"], metrics["n"])
+
+
+def _interval_weakness(accuracy, n):
+    half = 1.96 * (accuracy * (1 - accuracy) / n) ** 0.5
+    return ([f"Only {n} test faces: the accuracy's 95% interval is about ±{100 * half:.1f} points."]
+            if half > WIDE_INTERVAL else [])
 
 
 def _table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def latency_log(earlier, cpu, files, latency_ms):
+    """A shipped model's latency record by CPU, with this machine's measurement in it.
+
+    Latency depends on the CPU above all, so each ``ship`` adds the CPU it ran on. A measurement
+    from another CPU is kept only while it timed the very same files (same SHA-256): shipping the
+    same run again keeps it, shipping another model starts afresh.
+
+    Arguments:
+        earlier: the log the last ``ship`` wrote (a list of entries; [] when none).
+        cpu: this machine's ``runtime.cpu_description()``.
+        files: {file name: SHA-256} of the files just shipped.
+        latency_ms: {backend: ms per face} measured here.
+
+    Returns:
+        list of {"cpu", "files", "ms_per_face"} entries, this machine's last.
+    """
+    kept = [entry for entry in earlier or [] if entry.get("files") == files and entry.get("cpu") != cpu]
+    return kept + [{"cpu": cpu, "files": files, "ms_per_face": dict(latency_ms)}]
+
+
+def _latency_table(log):
+    backends = list(dict.fromkeys(b for entry in log for b in entry["ms_per_face"]))
+    return _table(["CPU"] + backends, [[entry["cpu"]] + [f"{entry['ms_per_face'][b]:.2f} ms"
+                                                          if b in entry["ms_per_face"] else "" for b in backends]
+                                       for entry in log])
 
 
 def evaluate_command(model_path, data, split, *options):
@@ -110,8 +150,8 @@ def evaluate_command(model_path, data, split, *options):
                      *options, "--json"])
 
 
-def render_model_card(name, model_path, run_dir, config, info, metrics, history, exports, latency_ms,
-                      extra_results=(), weaknesses=(), earlier_runs=(), cpu=""):
+def render_model_card(name, model_path, run_dir, config, info, metrics, history, exports, latency,
+                      extra_results=(), weaknesses=(), earlier_runs=()):
     """Renders a model card.
 
     Arguments:
@@ -122,8 +162,7 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
             the file inference runs, when shipped) and metrics.json.
         history: list of history rows (dicts).
         exports: list of (file name, size in bytes, metric name, keras score, tflite score).
-        latency_ms: {backend: ms per face}.
-        cpu: the CPU they were measured on (``runtime.cpu_description()``).
+        latency: the ``latency_log`` (ms per face by CPU and backend; [] when not measured).
         extra_results: list of (description, value, command) rows.
         weaknesses: list of sentences.
         earlier_runs: list of (config, run_dir) whose models this run used (``--init-from``,
@@ -178,10 +217,11 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
     out += ["", "## Size and speed", "",
             _table(["file", "size", "metric", "Keras", "TFLite"],
                    [(f, f"{b / 1024:.0f} KiB", m or "", "" if k is None else f"{k:.4f}",
-                     "" if t is None else f"{t:.4f}") for f, b, m, k, t in exports]),
-            "", f"Latency per face (batch of 1, median, on {cpu or 'this machine'}): " +
-            ", ".join(f"{k} {v:.2f} ms" for k, v in latency_ms.items()) + ". It depends on the CPU above all (its vector "
-            "instructions, listed above): measure it on yours with the commands below."]
+                     "" if t is None else f"{t:.4f}") for f, b, m, k, t in exports])]
+    if latency:
+        out += ["", "Latency per face (batch of 1, median) on each CPU it was measured on. It depends on the CPU "
+                "above all, on its vector instructions (named in each row) most: measure it on yours with the "
+                "commands below.", "", _latency_table(latency)]
     tflite_files = [f for f, *_ in exports if f.endswith(".tflite")]
     if tflite_files:
         folder = Path(model_path).parent

@@ -67,6 +67,7 @@ class RunRecord:
         metrics: metrics.json, or None while the run is in progress.
         model_info: model_info.json ({} when absent).
         summary_text: summary.txt ("" when absent).
+        card_text: model_card.md, written by ``python -m fer_core card`` ("" when absent).
         job: job.json written by ``fer_core.jobs`` when the dashboard started the run ({} otherwise).
     """
 
@@ -76,6 +77,7 @@ class RunRecord:
     metrics: dict = None
     model_info: dict = field(default_factory=dict)
     summary_text: str = ""
+    card_text: str = ""
     job: dict = field(default_factory=dict)
 
     @classmethod
@@ -101,6 +103,7 @@ class RunRecord:
             metrics=_read_json(path / "metrics.json"),
             model_info=_read_json(path / "model_info.json") or {},
             summary_text=_read_text(path / "summary.txt"),
+            card_text=_read_text(path / "model_card.md"),
             job=_read_json(path / "job.json") or {},
         )
 

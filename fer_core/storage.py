@@ -1,5 +1,6 @@
 """Atomic file writes: a reader (or a crash) never sees half a file."""
 
+import hashlib
 import json
 import os
 import tempfile
@@ -56,3 +57,12 @@ def read_json(path, default=None):
     if not path.exists():
         return default
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's bytes, as hex (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -116,6 +116,9 @@ def show_run(record):
     elif record.metrics:
         st.dataframe([{"keypoint": k, "rmse_px": v} for k, v in record.metrics.get("per_keypoint", {}).items()],
                      hide_index=True, key="per_keypoint")
+    if record.card_text:
+        with st.expander("Model card (model_card.md)"):
+            st.markdown(record.card_text)
     with st.expander("Config (config.json)"):
         st.json(record.config)
     with st.expander("Model summary"):

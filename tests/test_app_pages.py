@@ -217,6 +217,18 @@ def test_runs_page_finished_run(env):
     ok(at)
 
 
+def test_runs_page_shows_the_model_card_of_a_run_that_has_one(env, trained_run):
+    card = trained_run / "model_card.md"
+    assert all("Model card" not in e.label for e in pick_run(open_page(RUNS), "mx-sample").expander)
+    card.write_text("# Model card: mx-sample\n\nAccuracy **12.34%**, macro-F1 0.1.\n")
+    try:
+        at = pick_run(open_page(RUNS), "mx-sample")
+        assert [e.label for e in at.expander][0] == "Model card (model_card.md)"
+        assert "Accuracy **12.34%**" in texts(at)
+    finally:
+        card.unlink()
+
+
 def test_runs_page_in_progress_run(env):
     at = pick_run(open_page(RUNS), "mx-in-progress")
     assert "in progress: epoch 1 of 5" in str(at.get("progress")[0].proto)

@@ -9,7 +9,7 @@ import pytest
 
 from fer_core.cli import build_parser, main
 
-COMMANDS = ["datasets", "summary", "train", "evaluate", "export", "predict"]
+COMMANDS = ["datasets", "summary", "train", "evaluate", "export", "predict", "card"]
 
 
 def _cli(*args, env=None):
@@ -63,6 +63,7 @@ def test_every_command_has_help(capsys):
      "error: missing_int8.tflite: no such model file"),
     (["train", "--model", "mini_xception", "--data", "fer2013-sample", "--epochs", "1", "--resume",
       "--run-dir", "/nonexistent/run"], "error: /nonexistent/run: nothing to resume"),
+    (["card", "--run", "/nonexistent/run"], "error: /nonexistent/run: not a finished run record"),
 ])
 def test_user_errors_are_one_line_with_exit_2(data_root, args, message):
     code, out, err = _cli(*args)
@@ -112,7 +113,49 @@ def test_ship_writes_model_files_and_a_card_from_a_run(tmp_path, data_root, caps
     assert classifier.backend == "litert" and classifier.runner.path.name == "emotion.tflite"
     assert info["runtime_tflite"] == "emotion.tflite" and "run `emotion.tflite`" in card
     evaluate_tflite = f"python -m fer_core evaluate --model {out / 'emotion_int8.tflite'} --data fer2013-sample"
-    assert evaluate_tflite in card and "Latency per face (batch of 1, median, on " in card
+    assert evaluate_tflite in card and "Latency per face (batch of 1, median) on each CPU" in card
+
+
+def test_ship_keeps_latency_measured_on_other_cpus_for_the_same_files(tmp_path, data_root):
+    from fer_core.runtime import cpu_description
+    from fer_core.storage import file_sha256
+
+    run, out = tmp_path / "run", tmp_path / "models"
+    assert main(["train", "--model", "mini_xception", "--data", "fer2013-sample", "--epochs", "1",
+                 "--limit", "64", "--run-dir", str(run)]) == 0
+    assert main(["ship", "--run", str(run), "--name", "emotion", "--out", str(out), "--eval-limit", "10"]) == 0
+    info_path = out / "emotion.model_info.json"
+    info = json.loads(info_path.read_text())
+    (here,) = info["latency_by_cpu"]
+    files = ["emotion.keras", "emotion.tflite", "emotion_int8.tflite"]
+    assert here["cpu"] == cpu_description() and here["files"] == {f: file_sha256(out / f) for f in files}
+    assert info["ms_per_face"] == here["ms_per_face"]["LiteRT float32"] > 0
+    elsewhere = {"cpu": "Other CPU, 8 cores, avx2", "files": here["files"], "ms_per_face": {"LiteRT int8": 9.87}}
+    stale = {"cpu": "Old CPU, 4 cores, avx2", "files": {"emotion.keras": "0" * 64}, "ms_per_face": {"LiteRT int8": 1.0}}
+    info_path.write_text(json.dumps({**info, "latency_by_cpu": [stale, elsewhere, here]}))
+    assert main(["ship", "--run", str(run), "--name", "emotion", "--out", str(out), "--eval-limit", "10"]) == 0
+    log = json.loads(info_path.read_text())["latency_by_cpu"]
+    assert [e["cpu"] for e in log] == ["Other CPU, 8 cores, avx2", cpu_description()]
+    card = (out / "emotion.md").read_text()
+    assert "| Other CPU, 8 cores, avx2 |" in card and "9.87 ms" in card and "Old CPU" not in card
+
+
+def test_card_of_a_run_record_gives_its_results_and_latency_on_this_cpu(tmp_path, data_root):
+    from fer_core.runtime import cpu_description
+
+    run = tmp_path / "run"
+    assert main(["train", "--model", "mini_xception", "--data", "fer2013-sample", "--epochs", "1",
+                 "--limit", "64", "--run-dir", str(run)]) == 0
+    assert main(["card", "--run", str(run)]) == 0
+    card = (run / "model_card.md").read_text()
+    recorded = json.loads((run / "metrics.json").read_text())
+    assert card.startswith("# Model card: run\n") and f"Accuracy **{100 * recorded['accuracy']:.2f}%**" in card
+    assert (f"python -m fer_core evaluate --model {run / 'model.keras'} --data fer2013-sample --split "
+            f"{recorded['split']} --json") in card
+    assert f"--limit 64 --run-dir {run}" in card and "## Known weaknesses" in card and "Lowest recall" in card
+    (entry,) = json.loads((run / "model_info.json").read_text())["latency_by_cpu"]
+    assert entry["cpu"] == cpu_description() and list(entry["files"]) == ["model.keras"]
+    assert f"| {entry['cpu']} | {entry['ms_per_face']['Keras predict_on_batch']:.2f} ms |" in card
 
 
 def test_evaluate_runs_a_shipped_tflite_file_through_litert(tmp_path, data_root, capsys):

@@ -1,6 +1,6 @@
 """Model cards: the reproducing command and the measured weaknesses come from the run record."""
 
-from fer_core.model_card import measured_weaknesses, render_model_card, train_command
+from fer_core.model_card import latency_log, measured_weaknesses, render_model_card, train_command
 
 
 def test_train_command_lists_only_what_differs_from_the_defaults():
@@ -43,7 +43,9 @@ METRICS = {
 def test_measured_weaknesses_name_the_worst_class_and_confusion():
     assert measured_weaknesses(METRICS) == [
         "Lowest recall: b (50.0% of 6 test faces).",
-        "Most frequent confusion: b read as a (3 of 6 test faces)."]
+        "Most frequent confusion: b read as a (3 of 6 test faces).",
+        "Only 10 test faces: the accuracy's 95% interval is about ±30.4 points."]
+    assert len(measured_weaknesses({**METRICS, "n": 3589, "accuracy": 0.7278})) == 2  # ±1.46 points: not called out
 
 
 def test_card_holds_the_commands_and_numbers():
@@ -51,24 +53,47 @@ def test_card_holds_the_commands_and_numbers():
         "emotion", "assets/models/emotion.keras", "assets/runs/x", {"model": "mini_xception", "data": "fer2013"},
         {"task": "classification", "params": 58423, "input_size": 48}, METRICS,
         [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.5}],
-        [("emotion.tflite", 242224, "accuracy", 0.6, 0.6)], {"LiteRT float32": 0.21})
+        [("emotion.tflite", 242224, "accuracy", 0.6, 0.6)],
+        latency_log([], "AMD EPYC, 2 cores, avx2 fma", {"emotion.tflite": "ab"}, {"LiteRT float32": 0.21}))
     assert "Accuracy **60.00%**" in card and "58,423 parameters" in card
     assert ("python -m fer_core evaluate --model assets/models/emotion.keras --data fer2013 "
             "--split PrivateTest --json") in card
-    assert "| b | 3 | 3 |" in card and "LiteRT float32 0.21 ms" in card
+    assert "| b | 3 | 3 |" in card and "| CPU | LiteRT float32 |\n|---|---|\n| AMD EPYC, 2 cores, avx2 fma | 0.21 ms |" in card
     assert card.count("| 2 | 1.5 |") == 1
+
+
+def test_latency_log_keeps_other_cpus_only_for_the_same_files():
+    files = {"m.keras": "aa", "m.tflite": "bb"}
+    earlier = [{"cpu": "A", "files": files, "ms_per_face": {"LiteRT int8": 3.5}},
+               {"cpu": "B", "files": {**files, "m.tflite": "cc"}, "ms_per_face": {"LiteRT int8": 0.4}},
+               {"cpu": "C", "files": files, "ms_per_face": {"LiteRT int8": 2.0}}]
+    log = latency_log(earlier, "C", files, {"LiteRT int8": 1.0, "LiteRT float32": 1.2})
+    assert log == [earlier[0], {"cpu": "C", "files": files, "ms_per_face": {"LiteRT int8": 1.0, "LiteRT float32": 1.2}}]
+    assert latency_log(None, "A", files, {}) == [{"cpu": "A", "files": files, "ms_per_face": {}}]
+
+
+def test_card_gives_latency_by_cpu_with_gaps_where_a_backend_was_not_timed():
+    log = [{"cpu": "A", "files": {}, "ms_per_face": {"LiteRT int8": 3.5}},
+           {"cpu": "B", "files": {}, "ms_per_face": {"LiteRT float32": 0.66, "LiteRT int8": 0.43}}]
+    card = render_model_card(
+        "emotion", "assets/models/emotion.keras", "assets/runs/x", {"model": "resnet10", "data": "fer2013"},
+        {"task": "classification", "params": 10, "input_size": 48}, METRICS, [], [], log)
+    assert "| CPU | LiteRT int8 | LiteRT float32 |\n|---|---|---|\n| A | 3.50 ms |  |\n| B | 0.43 ms | 0.66 ms |" in card
+    assert "Latency per face" not in render_model_card(
+        "emotion", "assets/models/emotion.keras", "assets/runs/x", {"model": "resnet10", "data": "fer2013"},
+        {"task": "classification", "params": 10, "input_size": 48}, METRICS, [], [], [])
 
 
 def test_card_says_when_the_run_kept_the_mean_of_its_epochs_weights():
     averaged = {**METRICS, "weight_average": {"first": 3, "last": 4, "count": 2, "val": 0.7123}}
     card = render_model_card(
         "emotion", "assets/models/emotion.keras", "assets/runs/x", {"model": "resnet10", "data": "fer2013"},
-        {"task": "classification", "params": 10, "input_size": 48}, averaged, [{"epoch": 1, "loss": 2.0}], [], {})
+        {"task": "classification", "params": 10, "input_size": 48}, averaged, [{"epoch": 1, "loss": 2.0}], [], [])
     assert ("selected on its validation split (the mean of the weights of epochs 3-4 of 4, stochastic weight "
             "averaging, which scored 0.7123 there, above its best single epoch, 3)") in card
     plain = render_model_card(
         "emotion", "assets/models/emotion.keras", "assets/runs/x", {"model": "resnet10", "data": "fer2013"},
-        {"task": "classification", "params": 10, "input_size": 48}, METRICS, [{"epoch": 1, "loss": 2.0}], [], {})
+        {"task": "classification", "params": 10, "input_size": 48}, METRICS, [{"epoch": 1, "loss": 2.0}], [], [])
     assert "(best epoch 3 of 4)" in plain
 
 
@@ -78,7 +103,7 @@ def test_card_of_a_warm_restart_lists_the_earlier_command_first():
     card = render_model_card(
         "emotion", "assets/models/emotion.keras", "assets/runs/b", second,
         {"task": "classification", "params": 10, "input_size": 48}, METRICS, [{"epoch": 1, "loss": 2.0}],
-        [], {}, earlier_runs=[(first, "assets/runs/a")])
+        [], [], earlier_runs=[(first, "assets/runs/a")])
     a = card.index("--epochs 50 --run-dir assets/runs/a")
     b = card.index("--epochs 45 --init-from assets/runs/a/model.keras --run-dir assets/runs/b")
     assert a < b and "starts from the weights of `assets/runs/a/model.keras`" in card
@@ -94,7 +119,7 @@ def test_card_of_a_distilled_run_gives_its_teachers_and_their_commands_first():
     card = render_model_card(
         "emotion", "assets/models/emotion.keras", "assets/runs/s", student,
         {"task": "classification", "params": 10, "input_size": 48}, METRICS, [{"epoch": 1, "loss": 2.0}],
-        [], {}, earlier_runs=[(teacher, "assets/runs/a"), ({**teacher, "seed": 1}, "assets/runs/b")])
+        [], [], earlier_runs=[(teacher, "assets/runs/a"), ({**teacher, "seed": 1}, "assets/runs/b")])
     assert card.index("--run-dir assets/runs/a") < card.index("--run-dir assets/runs/b") < card.index(command)
     assert ("learns from the averaged outputs of `assets/runs/a/model.keras` and `assets/runs/b/model.keras` "
             "(distillation)") in card

@@ -12,27 +12,12 @@ Takes RUN/model.keras and writes, into --out (default assets/models):
   (--runtime says which of the two the app and `predict` run),
   NAME.md (the model card: data, split, the training command, test results,
   per-class results, confusion matrix, sizes, latency, learning curve).
+Latency is measured on this machine's CPU and added to the latency of earlier
+ships measured on other CPUs, kept while the shipped files are byte-identical.
 Classifiers trained on fer2013 also get accuracy with flip test-time
 augmentation and on FER+ majority labels in their card.
 
 Exit status: 0 on success, 2 on an error (printed as one "error:" line)."""
-
-WEAKNESSES = {
-    "classification": [
-        "Disgust has only 436 training images in FER2013 (against 7,215 for happy).",
-        "Reported for FER2013 models in general, not measured here: faces with glasses are often read "
-        "as angry.",
-        "FER2013 faces are small (48x48), mostly frontal and web-sourced: profile faces, strong lighting and "
-        "children are under-represented.",
-    ],
-    "keypoints": [
-        "The training points are machine-made (probably FAN) on YouTube Faces frames: the model learns "
-        "that annotator's habits, including its errors on open mouths.",
-        "Crops come from a box fitted to Haar's boxes; a different face detector with another box "
-        "geometry shifts every point.",
-    ],
-}
-
 
 def add_parser(subparsers):
     """Registers the ``ship`` subcommand."""
@@ -50,13 +35,12 @@ def add_parser(subparsers):
 
 def run(args):
     """Ships the model; returns the exit status."""
+    from fer_core.commands.card import write_model_card
     from fer_core.errors import ModelError
-    from fer_core.evaluation import evaluate_model
     from fer_core.export import export_model
-    from fer_core.model_card import evaluate_command, measured_weaknesses, render_model_card
-    from fer_core.runs import earlier_runs
+    from fer_core.model_card import latency_log
     from fer_core.runtime import KerasModel, LiteRTModel, cpu_description, median_latency_ms
-    from fer_core.storage import read_json, write_json_atomic, write_text_atomic
+    from fer_core.storage import file_sha256, read_json, write_json_atomic
 
     run_dir, out = Path(args.run), Path(args.out)
     config, info, metrics = (read_json(run_dir / f) for f in ("config.json", "model_info.json", "metrics.json"))
@@ -65,38 +49,28 @@ def run(args):
                          "model_info.json and metrics.json)")
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / f"{args.name}.keras"
-    shutil.copyfile(run_dir / "model.keras", model_path)
     info_path = out / f"{args.name}.model_info.json"
+    earlier_latency = (read_json(info_path) or {}).get("latency_by_cpu", [])
+    shutil.copyfile(run_dir / "model.keras", model_path)
     write_json_atomic(info_path, {**info, "run": str(run_dir)})  # export reads the dataset from it
     exports, latency = [], {}
     keras_runner = KerasModel(model_path)
-    latency["Keras predict_on_batch"] = median_latency_ms(keras_runner, info["input_size"], repeat=50)
+    latency["Keras predict_on_batch"] = round(median_latency_ms(keras_runner, info["input_size"], repeat=50), 3)
     for suffix, int8 in (("", False), ("_int8", True)):
         tflite = out / f"{args.name}{suffix}.tflite"
         report = export_model(model_path, tflite, int8=int8, eval_limit=args.eval_limit)
         print("\n".join(report.lines()))
         exports.append((tflite.name, report.tflite_bytes, report.metric, report.keras_score, report.tflite_score))
-        latency[f"LiteRT {'int8' if int8 else 'float32'}"] = median_latency_ms(LiteRTModel(tflite), info["input_size"])
+        backend = f"LiteRT {'int8' if int8 else 'float32'}"
+        latency[backend] = round(median_latency_ms(LiteRTModel(tflite), info["input_size"]), 3)
     int8_runtime = args.runtime == "int8"
-    shipped_info = {**info, "run": str(run_dir),
-                    "ms_per_face": round(latency[f"LiteRT {'int8' if int8_runtime else 'float32'}"], 3),
-                    "runtime_tflite": f"{args.name}{'_int8' if int8_runtime else ''}.tflite"}
-    write_json_atomic(info_path, shipped_info)
     exports.insert(0, (model_path.name, model_path.stat().st_size, None, None, None))
-    extra = []
-    if info["task"] == "classification" and config["data"] == "fer2013":
-        split = metrics.get("split", "PrivateTest")
-        for data, tta, what in (("fer2013", True, f"accuracy on {split} with flip TTA"),
-                                ("ferplus", False, f"accuracy on FER+ majority labels, {split} (contempt rows left out)")):
-            result = evaluate_model(model_path, data, split, flip_tta=tta)
-            command = evaluate_command(model_path, data, split, *(["--tta"] if tta else []))
-            extra.append((what, f"{100 * result['accuracy']:.2f}% (n={result['n']})", command))
-    history = (read_json(run_dir / "state.json") or {}).get("history", [])
-    weaknesses = list(WEAKNESSES[info["task"]])
-    if info["task"] == "classification":
-        weaknesses = measured_weaknesses(metrics) + weaknesses
-    card = render_model_card(args.name, model_path, run_dir, config, shipped_info, metrics, history, exports,
-                             latency, extra, weaknesses, earlier_runs(config), cpu_description())
-    write_text_atomic(out / f"{args.name}.md", card)
-    print(f"wrote {out / (args.name + '.md')}")
+    latency_by_cpu = latency_log(earlier_latency, cpu_description(), {f: file_sha256(out / f) for f, *_ in exports},
+                                 latency)
+    shipped_info = {**info, "run": str(run_dir),
+                    "ms_per_face": latency[f"LiteRT {'int8' if int8_runtime else 'float32'}"],
+                    "runtime_tflite": f"{args.name}{'_int8' if int8_runtime else ''}.tflite",
+                    "latency_by_cpu": latency_by_cpu}
+    write_json_atomic(info_path, shipped_info)
+    write_model_card(args.name, model_path, run_dir, shipped_info, exports, latency_by_cpu, out / f"{args.name}.md")
     return 0

@@ -1,0 +1,132 @@
+"""``python -m fer_core card``: a model card next to a run record's model (``RUN/model_card.md``).
+
+``write_model_card`` is shared with ``ship``, which writes the card of a shipped model.
+"""
+
+import argparse
+from pathlib import Path
+
+HELP = "write RUN/model_card.md: the model card of a run record's model.keras"
+
+DESCRIPTION = """\
+Writes RUN/model_card.md for each run record given: data and split, the commands
+that trained it (earlier runs it grew from first), test results per class, the
+confusion matrix, size, latency and known weaknesses, as `ship` does for the
+shipped models. Classifiers trained on fer2013 also get accuracy with flip
+test-time augmentation and on FER+ majority labels. Latency is Keras
+predict_on_batch on this machine's CPU, added to the run's model_info.json
+beside the figures of other CPUs measured on the same model.keras.
+
+Exit status: 0 on success, 2 on an error (printed as one "error:" line)."""
+
+CARD_FILENAME = "model_card.md"
+
+FER2013_WEAKNESSES = [
+    "Disgust has only 436 training images in FER2013 (against 7,215 for happy).",
+    "Reported for FER2013 models in general, not measured here: faces with glasses are often read as angry.",
+    "FER2013 faces are small (48x48), mostly frontal and web-sourced: profile faces, strong lighting and "
+    "children are under-represented.",
+]
+
+# Known weaknesses by dataset (classifiers) or task (keypoints), after the measured ones.
+WEAKNESSES = {
+    "fer2013": FER2013_WEAKNESSES,
+    "fer2013-sample": FER2013_WEAKNESSES,
+    "ferplus": FER2013_WEAKNESSES,
+    "ckplus48": [
+        "CK+48 holds 981 posed faces of 118 subjects filmed in one lab (the last 3 frames of 327 sequences): "
+        "spontaneous expressions, other lighting, poses and ages are outside what it saw.",
+        "It has no neutral class, and contempt (54 images) and fear (75) are its smallest classes.",
+    ],
+    "keypoints": [
+        "The training points are machine-made (probably FAN) on YouTube Faces frames: the model learns "
+        "that annotator's habits, including its errors on open mouths.",
+        "Crops come from a box fitted to Haar's boxes; a different face detector with another box "
+        "geometry shifts every point.",
+    ],
+}
+
+
+def known_weaknesses(task, data):
+    """The known weaknesses of a model of that task trained on that dataset (see ``WEAKNESSES``)."""
+    return list(WEAKNESSES.get("keypoints" if task == "keypoints" else data, []))
+
+
+def extra_results(model_path, task, data, split):
+    """(description, value, command) rows beyond the test split: flip TTA and FER+ majority labels
+    on that split for a classifier trained on fer2013 (evaluating the model twice); [] otherwise."""
+    from fer_core.evaluation import evaluate_model
+    from fer_core.model_card import evaluate_command
+
+    if task != "classification" or data != "fer2013":
+        return []
+    rows = []
+    for data, tta, what in (("fer2013", True, f"accuracy on {split} with flip TTA"),
+                            ("ferplus", False, f"accuracy on FER+ majority labels, {split} (contempt rows left out)")):
+        result = evaluate_model(model_path, data, split, flip_tta=tta)
+        command = evaluate_command(model_path, data, split, *(["--tta"] if tta else []))
+        rows.append((what, f"{100 * result['accuracy']:.2f}% (n={result['n']})", command))
+    return rows
+
+
+def write_model_card(name, model_path, run_dir, info, exports, latency, out_path):
+    """Renders the model card of a run's model and writes it.
+
+    Arguments:
+        name: the card's title (e.g. "emotion", or the run's folder name).
+        model_path: the ``.keras`` file the card is about.
+        run_dir: the run record it came from (config.json, metrics.json, state.json).
+        info: its model info (plus ``runtime_tflite`` when shipped).
+        exports: list of (file name, size in bytes, metric name, keras score, tflite score).
+        latency: the ``model_card.latency_log``.
+        out_path: the markdown file to write.
+    """
+    from fer_core.model_card import measured_weaknesses, render_model_card
+    from fer_core.runs import earlier_runs
+    from fer_core.storage import read_json, write_text_atomic
+
+    run_dir = Path(run_dir)
+    config, metrics = read_json(run_dir / "config.json"), read_json(run_dir / "metrics.json")
+    history = (read_json(run_dir / "state.json") or {}).get("history", [])
+    weaknesses = known_weaknesses(info["task"], config["data"])
+    if info["task"] == "classification":
+        weaknesses = measured_weaknesses(metrics) + weaknesses
+    extra = extra_results(model_path, info["task"], config["data"], metrics.get("split", "PrivateTest"))
+    card = render_model_card(name, model_path, run_dir, config, info, metrics, history, exports, latency,
+                             extra, weaknesses, earlier_runs(config))
+    write_text_atomic(out_path, card)
+    print(f"wrote {out_path}")
+
+
+def add_parser(subparsers):
+    """Registers the ``card`` subcommand."""
+    parser = subparsers.add_parser("card", help=HELP, description=DESCRIPTION,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, nargs="+", metavar="RUN",
+                        help="run record folders with model.keras and metrics.json")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args):
+    """Writes each run's card; returns the exit status."""
+    from fer_core.errors import ModelError
+    from fer_core.model_card import latency_log
+    from fer_core.runtime import KerasModel, cpu_description, median_latency_ms
+    from fer_core.storage import file_sha256, read_json, write_json_atomic
+
+    for run_dir in map(Path, args.run):
+        model_path, info_path = run_dir / "model.keras", run_dir / "model_info.json"
+        info = read_json(info_path)
+        if not model_path.is_file() or info is None or not (run_dir / "metrics.json").is_file():
+            raise ModelError(f"{run_dir}: not a finished run record (needs model.keras, model_info.json and "
+                             "metrics.json)")
+        ms = round(median_latency_ms(KerasModel(model_path), info["input_size"], repeat=50), 3)
+        latency = latency_log(info.get("latency_by_cpu"), cpu_description(),
+                              {model_path.name: file_sha256(model_path)}, {"Keras predict_on_batch": ms})
+        info = {**info, "latency_by_cpu": latency}
+        write_json_atomic(info_path, info)
+        write_model_card(run_dir.name, model_path, run_dir, info,
+                         [(model_path.name, model_path.stat().st_size, None, None, None)], latency,
+                         run_dir / CARD_FILENAME)
+    return 0
