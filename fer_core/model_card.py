@@ -64,6 +64,20 @@ def _selection(metrics):
             f"{metrics.get('best_epoch')}")
 
 
+def _kfold(config):
+    """(fold, folds) of a run on a k-fold dataset (CK+48, a class folder), else None."""
+    data = config["data"]
+    if data == "ckplus48" or data.startswith("folder:"):
+        return config.get("fold", 0), config.get("folds", 10)
+    return None
+
+
+def _fold_options(config):
+    """The evaluate flags that select a run's fold (none for the default fold 0 of 10)."""
+    fold, folds = _kfold(config) or (0, 10)
+    return [] if (fold, folds) == (0, 10) else ["--fold", str(fold), "--folds", str(folds)]
+
+
 def _planned(config, metrics):
     run, planned = metrics.get("epochs_run"), config.get("epochs")
     if run is None or planned is None or run >= planned or metrics.get("stopped_early"):
@@ -174,7 +188,9 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
     task = info.get("task")
     data = config["data"]
     split = metrics.get("split", "test")
-    evaluate = evaluate_command(model_path, data, split)
+    folds = _fold_options(config)
+    evaluate = evaluate_command(model_path, data, split, *folds)
+    kfold = _kfold(config)
     out = [f"# Model card: {name}", "",
            f"`{model_path}`: {config['model']} ({info.get('params', '?'):,} parameters), "
            f"input {info.get('input_size')}x{info.get('input_size')} grayscale, trained on `{data}`.", "",
@@ -182,7 +198,8 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
            f"Trained on the train split of `{data}`, model selected on its validation split "
            f"({_selection(metrics)}"
            f"{_planned(config, metrics)}), reported once on "
-           f"`{split}` ({metrics['n']} samples).", "",
+           f"`{split}` ({metrics['n']} samples"
+           f"{f'; subject-independent fold {kfold[0]} of {kfold[1]}' if kfold else ''}).", "",
            "## How it was trained", ""]
     sources = ([f"starts from the weights of `{config['init_from']}` (a warm restart)"]
                if config.get("init_from") else [])
@@ -220,14 +237,15 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
                      "" if t is None else f"{t:.4f}") for f, b, m, k, t in exports])]
     if latency:
         out += ["", "Latency per face (batch of 1, median) on each CPU it was measured on. It depends on the CPU "
-                "above all, on its vector instructions (named in each row) most: measure it on yours with the "
+                "above all, most on the vector instructions named in each row: measure it on yours with the "
                 "commands below.", "", _latency_table(latency)]
     tflite_files = [f for f, *_ in exports if f.endswith(".tflite")]
-    if tflite_files:
-        folder = Path(model_path).parent
-        out += ["", "Reproduce (each TFLite file's accuracy through LiteRT, and its latency on your CPU):", "",
-                "```bash"] + [f"FER_DATA_DIR=../shared/data {evaluate_command(folder / f, data, split, '--latency')}"
-                              for f in tflite_files] + ["```"]
+    folder = Path(model_path).parent
+    timed = [folder / f for f in tflite_files] or [model_path]
+    out += ["", ("Reproduce (each TFLite file's accuracy through LiteRT, and its latency on your CPU):" if tflite_files
+                 else "Reproduce (its accuracy, and its latency on your CPU):"), "", "```bash"]
+    out += [f"FER_DATA_DIR=../shared/data {evaluate_command(path, data, split, *folds, '--latency')}"
+            for path in timed] + ["```"]
     if info.get("runtime_tflite"):
         out += ["", f"The app and `python -m fer_core predict` run `{info['runtime_tflite']}` through LiteRT."]
     if history:

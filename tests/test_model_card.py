@@ -128,3 +128,20 @@ def test_card_of_a_distilled_run_gives_its_teachers_and_their_commands_first():
 def test_train_command_of_a_run_trained_elsewhere_is_its_own():
     config = {"model": "resnet18", "data": "fer2013", "extra": {"train_command": "python tools/x.py train"}}
     assert train_command(config, "assets/runs/x") == "python tools/x.py train"
+
+
+def test_card_of_a_kfold_run_names_its_fold_and_evaluates_that_fold():
+    config = {"model": "lenet5", "data": "ckplus48", "fold": 3, "folds": 5}
+    card = render_model_card(
+        "lenet5-ckplus48", "assets/runs/l/model.keras", "assets/runs/l", config,
+        {"task": "classification", "params": 10, "input_size": 48}, {**METRICS, "split": "test"}, [],
+        [("model.keras", 1000, None, None, None)], [])
+    assert "reported once on `test` (10 samples; subject-independent fold 3 of 5)" in card
+    assert ("python -m fer_core evaluate --model assets/runs/l/model.keras --data ckplus48 --split test "
+            "--fold 3 --folds 5 --json") in card
+    assert "Reproduce (its accuracy, and its latency on your CPU):" in card
+    assert "--split test --fold 3 --folds 5 --latency --json" in card
+    default_fold = render_model_card(
+        "lenet5-ckplus48", "assets/runs/l/model.keras", "assets/runs/l", {**config, "fold": 0, "folds": 10},
+        {"task": "classification", "params": 10, "input_size": 48}, {**METRICS, "split": "test"}, [], [], [])
+    assert "fold 0 of 10)" in default_fold and "--folds" not in default_fold
