@@ -66,6 +66,9 @@ EMOTION_INPUT_SIZE = 48
 # Training images (a fixed random choice) that measure each soup candidate's batch-norm statistics.
 SOUP_BATCH_NORM_IMAGES = 8192
 
+# A run record's model card (``python -m fer_core card``); removed when the run's test figures are rewritten.
+MODEL_CARD_FILENAME = "model_card.md"
+
 # Random erasing's rectangle (fer_core.augment and tools/train_on_accelerator.py): each side 10%-50% of the image's.
 ERASE_SIDE_RANGE = (0.1, 0.5)
 

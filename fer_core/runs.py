@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import MODEL_CARD_FILENAME
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUN_ROOTS = ("assets/runs", "runs")
 RUN_MARKERS = ("config.json", "state.json", "model_info.json", "metrics.json")
@@ -103,7 +105,7 @@ class RunRecord:
             metrics=_read_json(path / "metrics.json"),
             model_info=_read_json(path / "model_info.json") or {},
             summary_text=_read_text(path / "summary.txt"),
-            card_text=_read_text(path / "model_card.md"),
+            card_text=_read_text(path / MODEL_CARD_FILENAME),
             job=_read_json(path / "job.json") or {},
         )
 

@@ -12,6 +12,7 @@ Run record (every file written atomically):
     metrics.json         test-split metrics of model.keras (+ confusion matrix)
     predictions.csv      test-split predictions (no labels or annotations: those stay in FER_DATA_DIR)
     summary.txt          the model summary
+    model_card.md        written by ``python -m fer_core card``; removed when metrics.json is rewritten
     tensorboard/         TensorBoard logs
 
 A run killed at any point resumes with ``resume=True`` from its last finished
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import SOUP_BATCH_NORM_IMAGES
+from .config import MODEL_CARD_FILENAME, SOUP_BATCH_NORM_IMAGES
 from .datasets import KEYPOINTS, load_dataset
 from .errors import FerStudioError, ModelError
 from .storage import (read_json, save_model_atomic, write_bytes_atomic, write_csv_atomic, write_json_atomic,
@@ -648,6 +649,7 @@ def finish_run(run_dir, test_set):
     # Keras predict_on_batch, one face: comparable between runs (exported TFLite is faster).
     metrics["ms_per_face"] = round(median_latency_ms(KerasModel(model), model.input_shape[1], repeat=30), 3)
     write_json_atomic(run_dir / "metrics.json", metrics)
+    (run_dir / MODEL_CARD_FILENAME).unlink(missing_ok=True)  # it gave the figures just replaced
     frame = pd.DataFrame({"id": test_set.ids})
     if test_set.task == KEYPOINTS:
         from .config import KEYPOINT_COLUMNS

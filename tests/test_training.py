@@ -102,9 +102,11 @@ def test_finish_now_evaluates_an_unfinished_run_without_training(tmp_path, data_
     config = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=1, limit=64, patience=0)
     train(config, tmp_path / "run", verbose=0)
     (tmp_path / "run" / "metrics.json").unlink()
+    (tmp_path / "run" / "model_card.md").write_text("# Model card: run\n\nAccuracy **12.34%**\n")
     longer = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=5)
     metrics = train(longer, tmp_path / "run", resume=True, finish_now=True, verbose=0)
     assert metrics["epochs_run"] == 1 and _epochs(tmp_path / "run") == [1]
+    assert not (tmp_path / "run" / "model_card.md").exists()  # its figures were the earlier ones
     assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 5
 
 

@@ -19,8 +19,6 @@ beside the figures of other CPUs measured on the same model.keras.
 
 Exit status: 0 on success, 2 on an error (printed as one "error:" line)."""
 
-CARD_FILENAME = "model_card.md"
-
 FER2013_WEAKNESSES = [
     "Disgust has only 436 training images in FER2013 (against 7,215 for happy).",
     "Reported for FER2013 models in general, not measured here: faces with glasses are often read as angry.",
@@ -110,6 +108,7 @@ def add_parser(subparsers):
 
 def run(args):
     """Writes each run's card; returns the exit status."""
+    from fer_core.config import MODEL_CARD_FILENAME
     from fer_core.errors import ModelError
     from fer_core.model_card import latency_log
     from fer_core.runtime import KerasModel, cpu_description, median_latency_ms
@@ -128,5 +127,5 @@ def run(args):
         write_json_atomic(info_path, info)
         write_model_card(run_dir.name, model_path, run_dir, info,
                          [(model_path.name, model_path.stat().st_size, None, None, None)], latency,
-                         run_dir / CARD_FILENAME)
+                         run_dir / MODEL_CARD_FILENAME)
     return 0
