@@ -221,6 +221,7 @@ def main(argv=None):
     calls = {"ours float32 (LiteRT)": lambda: emotion32.predict_crops(crop48)}
     if emotion8 is not None:
         calls["ours int8 (LiteRT)"] = lambda: emotion8.predict_crops(crop48)
+        calls["ours int8 + flip TTA"] = lambda: emotion8.predict_crops(crop48, flip_tta=True)
     if fer is not None:
         fer_face = np.zeros((1, 64, 64), np.float32)
         calls["fer (TFLite, quantized)"] = lambda: fer._classify_emotions(fer_face)
@@ -229,6 +230,8 @@ def main(argv=None):
     print("\nclassifier, ms per face (batch of 1)")
     for name, ms in classifier.items():
         print(f"  {name:<26} {ms:7.3f}")
+    if emotion8 is not None:
+        print(f"  flip TTA / int8: {classifier['ours int8 + flip TTA'] / classifier['ours int8 (LiteRT)']:.1f}x")
     if fer is not None:
         for ours in ("ours float32 (LiteRT)", "ours int8 (LiteRT)"):
             if ours in classifier:

@@ -163,16 +163,19 @@ class FacePipeline:
         smoothing: for video, frames over which each tracked face's
             probabilities are averaged; 0 or 1 for none (still images).
         max_faces: at most this many faces (the largest) are processed.
+        flip_tta: classify each face and its mirror image and average the two (flip test-time
+            augmentation: more accurate, twice the classifier's time).
 
     Calling it is thread-safe only without smoothing (tracking keeps state):
     give each video stream its own pipeline (they may share models and detector).
     """
 
-    def __init__(self, detector="haar", emotion=None, keypoints=None, smoothing=0, max_faces=16):
+    def __init__(self, detector="haar", emotion=None, keypoints=None, smoothing=0, max_faces=16, flip_tta=False):
         self.detector = get_detector(detector)
         self.emotion = emotion
         self.keypoints = keypoints
         self.max_faces = max_faces
+        self.flip_tta = flip_tta
         self.smoother = ProbabilitySmoother(window=smoothing) if smoothing and smoothing > 1 else None
         self.timings = {}  # stage -> seconds of the last call
         self._lock = threading.Lock()
@@ -205,7 +208,7 @@ class FacePipeline:
                 crops = self.emotion.crop_faces(gray, boxes)
                 timings["crop"] = time.perf_counter() - tick
                 tick = time.perf_counter()
-                probabilities = self.emotion.predict_crops(crops)
+                probabilities = self.emotion.predict_crops(crops, self.flip_tta)
                 timings["classify"] = time.perf_counter() - tick
             if self.keypoints is not None:
                 tick = time.perf_counter()

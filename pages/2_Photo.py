@@ -37,6 +37,10 @@ with st.sidebar:
                                       "none: the whole photo is one face (for face crops).")
     keypoints_on = st.toggle("Keypoints", value=True, disabled=models.keypoints is None,
                              help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))
+    flip_tta = st.toggle("Average with the mirrored face", value=True, disabled=models.emotion is None,
+                         help="Flip test-time augmentation: each face is classified as it is and mirrored, "
+                              "and the two results are averaged. More accurate (see the model card), "
+                              "at twice the classifier's time.")
     saliency_on = st.toggle("Saliency map", value=False, disabled=models.emotion is None,
                             help="Which part of each face drove its top emotion.")
     saliency_method = st.radio("Saliency method", ["occlusion", "grad-cam"], disabled=not saliency_on,
@@ -62,7 +66,7 @@ if not photos:
 
 with st.spinner(f"Loading the {detector_name} detector..."):
     detector = cached_detector(detector_name)
-pipeline = FacePipeline(detector, models.emotion, models.keypoints if keypoints_on else None)
+pipeline = FacePipeline(detector, models.emotion, models.keypoints if keypoints_on else None, flip_tta=flip_tta)
 
 for number, (name, source) in enumerate(photos):
     st.divider()

@@ -91,6 +91,11 @@ def test_photo_page_sample_keypoints_and_saliency(with_models):
     assert not at.exception and [h.value for h in at.subheader if h.value == "astronaut.png"]
     keypoints = [t for t in at.toggle if t.label == "Keypoints"][0]
     assert keypoints.value is True and not keypoints.disabled
+    mirrored = [t for t in at.toggle if t.label == "Average with the mirrored face"][0]
+    assert mirrored.value is True and not mirrored.disabled
+    with_tta = [c.proto.spec for c in at.get("plotly_chart")]
+    mirrored.set_value(False).run()
+    assert not at.exception and [c.proto.spec for c in at.get("plotly_chart")] != with_tta  # other probabilities
     keypoints.set_value(False).run()
     assert not at.exception and any("1 face(s)" in caption for caption in image_captions(at))
     [t for t in at.toggle if t.label == "Saliency map"][0].set_value(True).run()
@@ -121,11 +126,16 @@ def test_live_page_renders_with_its_settings(with_models, no_webrtc_session):
     assert not at.exception and not at.error and not at.warning
     assert at.title[0].value == "Live webcam"
     assert at.selectbox[0].options == ["haar-track", "haar", "lbp", "mtcnn"]
-    assert {t.label for t in at.toggle} >= {"Smooth labels over frames", "Keypoints", "FPS on the video"}
+    assert {t.label for t in at.toggle} >= {"Smooth labels over frames", "Keypoints", "FPS on the video",
+                                            "Average with the mirrored face"}
+    assert [t.value for t in at.toggle if t.label == "Average with the mirrored face"] == [False]  # speed first
     assert "Press START" in at.info[0].value
     assert [m.label for m in at.metric] == ["FPS", "Latency per frame", "Faces in the last frame"]
     annotator = at.session_state["live_annotator"]
     assert annotator.pipeline.smoother is not None and annotator.pipeline.keypoints is None
+    assert annotator.pipeline.flip_tta is False
+    [t for t in at.toggle if t.label == "Average with the mirrored face"][0].set_value(True).run()
+    assert at.session_state["live_annotator"].pipeline.flip_tta is True
     [t for t in at.toggle if t.label == "Keypoints"][0].set_value(True).run()
     [t for t in at.toggle if t.label == "Smooth labels over frames"][0].set_value(False).run()
     annotator = at.session_state["live_annotator"]
@@ -164,7 +174,7 @@ with mock.patch("streamlit_webrtc.component.get_this_session_info", return_value
     live = AppTest.from_file(sys.argv[1], default_timeout=60).run()
 photo = AppTest.from_file(sys.argv[2], default_timeout=60).run()
 photo.button[0].click().run()
-photo.toggle[2].set_value(True).run()  # saliency (occlusion)
+[t for t in photo.toggle if t.label == "Saliency map"][0].set_value(True).run()  # occlusion
 assert not live.exception and not photo.exception, (live.exception, photo.exception)
 assert len(photo.get("plotly_chart")) == 1
 print("tensorflow" in sys.modules)

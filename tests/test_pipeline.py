@@ -128,6 +128,15 @@ def test_optional_models(models, astronaut):
     assert emotion_only[0].keypoints is None and emotion_only[0].label == "fear"
 
 
+def test_pipeline_with_flip_tta_classifies_each_face_and_its_mirror(models, astronaut):
+    emotion = EmotionClassifier.from_path(models["emotion_tflite"])
+    plain, averaged = FacePipeline("haar", emotion)(astronaut), FacePipeline("haar", emotion, flip_tta=True)(astronaut)
+    expected = emotion.predict(astronaut, [plain[0].box], flip_tta=True)[0]
+    assert averaged[0].box == plain[0].box
+    np.testing.assert_allclose(list(averaged[0].probabilities.values()), expected, atol=1e-6)
+    assert not np.allclose(list(averaged[0].probabilities.values()), list(plain[0].probabilities.values()), atol=1e-3)
+
+
 def test_all_faces_of_a_frame_in_one_batch(models, astronaut):
     face = astronaut[40:200, 150:310]
     frame = np.full((480, 640, 3), 90, np.uint8)

@@ -66,6 +66,17 @@ def test_single_image_json(models, photo_dir, capsys, detector):
     assert list(face["keypoints"]) == list(config.KEYPOINT_NAMES)
 
 
+def test_tta_averages_each_face_with_its_mirror(models, photo_dir, capsys):
+    from fer_core.runtime import EmotionClassifier
+
+    path = photo_dir / "astronaut.jpg"
+    assert main(["predict", str(path), "--json", "--no-keypoints", "--tta", "--model", str(models["emotion_tflite"])]) == 0
+    [face] = json.loads(capsys.readouterr().out)["faces"]
+    expected = EmotionClassifier.from_path(models["emotion_tflite"]).predict(cv2.imread(str(path)), [face["box"]],
+                                                                             flip_tta=True)[0]
+    np.testing.assert_allclose([face["probs"][name] for name in config.FER2013_EMOTIONS], expected, atol=1e-3)
+
+
 def test_folder_with_bad_files_processes_the_rest(models, photo_dir, tmp_path, capsys):
     out = tmp_path / "out"
     status = main(["predict", str(photo_dir), "--out", str(out), *emotion_args(models)])

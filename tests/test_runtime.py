@@ -149,6 +149,22 @@ def test_batch_sizes_change_and_match_single_runs(models, crops):
     assert lite.predict_crops(np.zeros((0, 48, 48), np.uint8)).shape == (0, 7)
 
 
+def test_flip_tta_averages_each_crop_with_its_mirror_in_one_call(models, crops):
+    lite = EmotionClassifier.from_path(models["emotion_tflite"])
+    mirrored = crops[:, :, ::-1]
+    expected = (lite.predict_crops(crops) + lite.predict_crops(mirrored)) / 2
+    calls = []
+    run = lite.runner.run
+    lite.runner.run = lambda batch: calls.append(len(batch)) or run(batch)
+    averaged = lite.predict_crops(crops, flip_tta=True)
+    assert calls == [2 * len(crops)]
+    np.testing.assert_allclose(averaged, expected, atol=1e-6)
+    np.testing.assert_allclose(lite.predict_crops(mirrored, flip_tta=True), averaged, atol=1e-6)  # mirror-blind
+    assert np.abs(averaged - lite.predict_crops(crops)).max() > 1e-3  # the tiny model is not symmetric
+    np.testing.assert_allclose(averaged.sum(axis=1), 1.0, atol=1e-5)
+    assert lite.predict_crops(np.zeros((0, 48, 48), np.uint8), flip_tta=True).shape == (0, 7)
+
+
 def test_keypoints_are_mapped_to_frame_pixels(models):
     frame = astronaut_bgr()
     regressor = KeypointRegressor.from_path(models["keypoints_tflite"])

@@ -61,6 +61,9 @@ def add_parser(subparsers):
     parser.add_argument("--max-frames", type=int, metavar="N", help="video: stop after N processed frames")
     parser.add_argument("--smoothing", type=int, default=5, metavar="N",
                         help="video: average each tracked face's probabilities over N frames (default 5; 1 = off)")
+    parser.add_argument("--tta", action="store_true",
+                        help="classify each face and its mirror image and average the two (flip test-time "
+                             "augmentation: more accurate, twice the classifier's time)")
     parser.set_defaults(func=run)
     return parser
 
@@ -193,8 +196,8 @@ def run(args):
         raise FerStudioError("--every must be at least 1")
     emotion, keypoints = load_models(args)
     detector = make_detector(args.detector, working_size=args.detect_size)
-    image_pipeline = FacePipeline(detector, emotion, keypoints)
-    video_pipeline = FacePipeline(detector, emotion, keypoints, smoothing=args.smoothing)
+    image_pipeline = FacePipeline(detector, emotion, keypoints, flip_tta=args.tta)
+    video_pipeline = FacePipeline(detector, emotion, keypoints, smoothing=args.smoothing, flip_tta=args.tta)
     out_dir = None
     if args.out:
         out_dir = Path(args.out)
