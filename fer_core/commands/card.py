@@ -50,19 +50,25 @@ def known_weaknesses(task, data):
     return list(WEAKNESSES.get("keypoints" if task == "keypoints" else data, []))
 
 
-def extra_results(model_path, task, data, split):
-    """(description, value, command) rows beyond the test split: flip TTA and FER+ majority labels
-    on that split for a classifier trained on fer2013 (evaluating the model twice); [] otherwise."""
+def extra_results(model_path, task, data, split, runtime_path=None):
+    """(description, value, command) rows beyond the test split for a classifier trained on fer2013:
+    flip TTA and FER+ majority labels on that split, and flip TTA of ``runtime_path`` (the TFLite
+    file the app runs, which its Photo page averages with the mirrored face) when given; [] for
+    other models."""
     from fer_core.evaluation import evaluate_model
     from fer_core.model_card import evaluate_command
 
     if task != "classification" or data != "fer2013":
         return []
+    checks = [(model_path, "fer2013", True, f"accuracy on {split} with flip TTA"),
+              (model_path, "ferplus", False, f"accuracy on FER+ majority labels, {split} (contempt rows left out)")]
+    if runtime_path is not None:
+        checks.append((runtime_path, "fer2013", True,
+                       f"accuracy of `{Path(runtime_path).name}` (what the app runs) on {split} with flip TTA"))
     rows = []
-    for data, tta, what in (("fer2013", True, f"accuracy on {split} with flip TTA"),
-                            ("ferplus", False, f"accuracy on FER+ majority labels, {split} (contempt rows left out)")):
-        result = evaluate_model(model_path, data, split, flip_tta=tta)
-        command = evaluate_command(model_path, data, split, *(["--tta"] if tta else []))
+    for path, data, tta, what in checks:
+        result = evaluate_model(path, data, split, flip_tta=tta)
+        command = evaluate_command(path, data, split, *(["--tta"] if tta else []))
         rows.append((what, f"{100 * result['accuracy']:.2f}% (n={result['n']})", command))
     return rows
 
@@ -89,7 +95,9 @@ def write_model_card(name, model_path, run_dir, info, exports, latency, out_path
     weaknesses = known_weaknesses(info["task"], config["data"])
     if info["task"] == "classification":
         weaknesses = measured_weaknesses(metrics) + weaknesses
-    extra = extra_results(model_path, info["task"], config["data"], metrics.get("split", "PrivateTest"))
+    runtime = info.get("runtime_tflite")
+    extra = extra_results(model_path, info["task"], config["data"], metrics.get("split", "PrivateTest"),
+                          Path(model_path).with_name(runtime) if runtime else None)
     card = render_model_card(name, model_path, run_dir, config, info, metrics, history, exports, latency,
                              extra, weaknesses, earlier_runs(config))
     write_text_atomic(out_path, card)
