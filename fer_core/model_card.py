@@ -127,14 +127,14 @@ def _table(header, rows):
 
 
 def latency_log(earlier, cpu, files, latency_ms):
-    """A shipped model's latency record by CPU, with this machine's measurement in it.
+    """A model's latency record by CPU, with this machine's measurement in it.
 
-    Latency depends on the CPU above all, so each ``ship`` adds the CPU it ran on. A measurement
-    from another CPU is kept only while it timed the very same files (same SHA-256): shipping the
-    same run again keeps it, shipping another model starts afresh.
+    Latency depends on the CPU above all, so each ``ship`` (or ``card``, for a run record) adds the
+    CPU it ran on. A measurement from another CPU is kept only while it timed the very same files
+    (same SHA-256): shipping the same run again keeps it, shipping another model starts afresh.
 
     Arguments:
-        earlier: the log the last ``ship`` wrote (a list of entries; [] when none).
+        earlier: the log the last ``ship`` or ``card`` wrote (a list of entries; [] when none).
         cpu: this machine's ``runtime.cpu_description()``.
         files: {file name: SHA-256} of the files just shipped.
         latency_ms: {backend: ms per face} measured here.
