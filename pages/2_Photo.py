@@ -101,8 +101,9 @@ for number, (name, source) in enumerate(photos):
                     keras_model = None
                     if saliency_method == "grad-cam":
                         keras_model = grad_cam_model(models.emotion, str(models.emotion.source))
+                    shown = models.emotion.label_names.index(result.label) if result.label else None
                     saliency = explain_face(models.emotion, analysis.image, result.box, saliency_method,
-                                            keras_model=keras_model)
+                                            class_index=shown, keras_model=keras_model)  # the label shown
                 except FerStudioError as error:
                     st.error(f"No saliency map: {error}")
                     continue

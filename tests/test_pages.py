@@ -96,11 +96,14 @@ def test_photo_page_sample_keypoints_and_saliency(with_models):
     with_tta = [c.proto.spec for c in at.get("plotly_chart")]
     mirrored.set_value(False).run()
     assert not at.exception and [c.proto.spec for c in at.get("plotly_chart")] != with_tta  # other probabilities
+    mirrored.set_value(True).run()
     keypoints.set_value(False).run()
     assert not at.exception and any("1 face(s)" in caption for caption in image_captions(at))
     [t for t in at.toggle if t.label == "Saliency map"][0].set_value(True).run()
     assert not at.exception and not at.error
     assert any(caption.startswith("occlusion: where face 1 looks") for caption in image_captions(at))
+    explained = [c for c in image_captions(at) if c.startswith("occlusion:")][0].split("'")[1]
+    assert f"Face 1: {explained} " in at.get("plotly_chart")[0].proto.spec  # the label the chart shows
     at.radio[0].set_value("grad-cam").run()
     assert not at.exception and not at.error
     assert any(caption.startswith("grad-cam: where face 1 looks") for caption in image_captions(at))
