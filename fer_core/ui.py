@@ -19,6 +19,10 @@ UNLABELLED_COLOR = "#7f7f7f"
 EXAMPLE_TRAIN = "python -m fer_core train --model mini_xception --data fer2013 --epochs 60 --run-dir runs/mx"
 QUICK_TRAIN = ("python -m fer_core train --model mini_xception --data fer2013-sample --epochs 3 "
                "--limit 256 --run-dir runs/quick")
+# The Photo and Live pages' switch for flip test-time augmentation (``FacePipeline(flip_tta=...)``).
+FLIP_TTA_LABEL = "Average with the mirrored face"
+FLIP_TTA_HELP = ("Flip test-time augmentation: each face is classified as it is and mirrored, and the two results "
+                 "are averaged. More accurate (see the model card), at twice the classifier's time.")
 
 
 def label_colors(label_names):

@@ -15,6 +15,7 @@ from fer_core.live import (LOOPBACK_ICE_ENV, RECORD_PATH_ENV, LiveAnnotator, emo
                            patch_aioice_for_loopback, records_to_csv, rtc_configuration)
 from fer_core.pipeline import FacePipeline
 from fer_core.studio import cached_face_models, detector_for_stream
+from fer_core.ui import FLIP_TTA_HELP, FLIP_TTA_LABEL
 
 SMOOTHING_FRAMES = 5
 HISTORY_FRAMES = 30 * 60 * 10  # the session kept for the CSV: 10 minutes at 30 fps
@@ -49,10 +50,7 @@ with st.sidebar:
                           help=f"Averages each tracked face's probabilities over {SMOOTHING_FRAMES} frames.")
     keypoints_on = st.toggle("Keypoints", value=False, disabled=models.keypoints is None,
                              help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))
-    flip_tta = st.toggle("Average with the mirrored face", value=False, disabled=models.emotion is None,
-                         help="Flip test-time augmentation: each face is classified as it is and mirrored, "
-                              "and the two results are averaged. More accurate (see the model card), "
-                              "at twice the classifier's time per frame.")
+    flip_tta = st.toggle(FLIP_TTA_LABEL, value=False, disabled=models.emotion is None, help=FLIP_TTA_HELP)
     readout_on = st.toggle("FPS on the video", value=True)
 
 servers, ice_error = read_ice_servers()

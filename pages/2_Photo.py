@@ -14,6 +14,7 @@ from fer_core.photo import (MAX_UPLOAD_MB, SAMPLE_NAME, UPLOAD_TYPES, analyse_ph
 from fer_core.pipeline import FacePipeline
 from fer_core.saliency import explain_face, keras_model_of, overlay_heatmap
 from fer_core.studio import cached_detector, cached_face_models
+from fer_core.ui import FLIP_TTA_HELP, FLIP_TTA_LABEL
 
 
 @st.cache_resource(show_spinner="Loading the Keras model for Grad-CAM (TensorFlow)...")
@@ -37,10 +38,7 @@ with st.sidebar:
                                       "none: the whole photo is one face (for face crops).")
     keypoints_on = st.toggle("Keypoints", value=True, disabled=models.keypoints is None,
                              help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))
-    flip_tta = st.toggle("Average with the mirrored face", value=True, disabled=models.emotion is None,
-                         help="Flip test-time augmentation: each face is classified as it is and mirrored, "
-                              "and the two results are averaged. More accurate (see the model card), "
-                              "at twice the classifier's time.")
+    flip_tta = st.toggle(FLIP_TTA_LABEL, value=True, disabled=models.emotion is None, help=FLIP_TTA_HELP)
     saliency_on = st.toggle("Saliency map", value=False, disabled=models.emotion is None,
                             help="Which part of each face drove its top emotion.")
     saliency_method = st.radio("Saliency method", ["occlusion", "grad-cam"], disabled=not saliency_on,
