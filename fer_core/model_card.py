@@ -72,9 +72,9 @@ def _kfold(config):
     return None
 
 
-def _fold_options(config):
-    """The evaluate flags that select a run's fold (none for the default fold 0 of 10)."""
-    fold, folds = _kfold(config) or (0, 10)
+def _fold_options(kfold):
+    """The evaluate flags that select ``_kfold``'s fold (none for the default fold 0 of 10)."""
+    fold, folds = kfold or (0, 10)
     return [] if (fold, folds) == (0, 10) else ["--fold", str(fold), "--folds", str(folds)]
 
 
@@ -188,9 +188,9 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
     task = info.get("task")
     data = config["data"]
     split = metrics.get("split", "test")
-    folds = _fold_options(config)
-    evaluate = evaluate_command(model_path, data, split, *folds)
     kfold = _kfold(config)
+    folds = _fold_options(kfold)
+    evaluate = evaluate_command(model_path, data, split, *folds)
     out = [f"# Model card: {name}", "",
            f"`{model_path}`: {config['model']} ({info.get('params', '?'):,} parameters), "
            f"input {info.get('input_size')}x{info.get('input_size')} grayscale, trained on `{data}`.", "",

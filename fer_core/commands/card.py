@@ -57,6 +57,7 @@ def extra_results(model_path, task, data, split, runtime_path=None):
     other models."""
     from fer_core.evaluation import evaluate_model
     from fer_core.model_card import evaluate_command
+    from fer_core.runtime import load_model_runner
 
     if task != "classification" or data != "fer2013":
         return []
@@ -65,9 +66,11 @@ def extra_results(model_path, task, data, split, runtime_path=None):
     if runtime_path is not None:
         checks.append((runtime_path, "fer2013", True,
                        f"accuracy of `{Path(runtime_path).name}` (what the app runs) on {split} with flip TTA"))
-    rows = []
+    rows, runners = [], {}
     for path, data, tta, what in checks:
-        result = evaluate_model(path, data, split, flip_tta=tta)
+        if path not in runners:
+            runners[path] = load_model_runner(path, prefer_tflite=False)  # each file loaded once
+        result = evaluate_model(path, data, split, flip_tta=tta, runner=runners[path])
         command = evaluate_command(path, data, split, *(["--tta"] if tta else []))
         rows.append((what, f"{100 * result['accuracy']:.2f}% (n={result['n']})", command))
     return rows
