@@ -8,17 +8,26 @@ PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 export FER_DATA_DIR ?= data
 
-.PHONY: run test verify install install-dev browser clean
+.PHONY: run test verify install install-dev browser clean lock
 
-$(VENV)/.installed: requirements.txt
+# requirements.txt lists what FER Studio uses; requirements.lock pins every package it pulls in, with
+# hashes (pip checks them). `make lock` writes the locks again after requirements*.txt change.
+$(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.lock
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(PY) -m pip install -q -r requirements-dev.txt
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.lock
+	$(PY) -m pip install -q -r requirements-dev.lock
 	touch $@
+
+UV_COMPILE = $(VENV)/bin/uv pip compile --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 -q
+lock: $(VENV)/.installed
+	$(PY) -m pip install -q uv==0.13.9
+	$(UV_COMPILE) requirements.txt -o requirements.lock
+	$(UV_COMPILE) requirements-dev.txt -o requirements-dev.lock
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

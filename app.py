@@ -28,10 +28,10 @@ DESCRIPTIONS = {
 
 
 def home():
-    from fer_core.config import data_dir
-    from fer_core.datasets import find_datasets
-    from fer_core.runs import find_runs, models_dir, run_roots, shipped_models
-    from fer_core.ui import format_bytes, format_score, markdown_table, no_data_message, no_models_message
+    from fer_core.config import data_dir, models_dir, run_roots
+    from fer_core.data import find_datasets
+    from fer_core.runs.records import find_runs, shipped_models
+    from fer_core.app.page_helpers import format_bytes, format_score, markdown_table, no_data_message, no_models_message
 
     st.title("FER Studio")
     st.markdown(

@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fer_core.datasets import dataset_path  # noqa: E402
-from fer_core.datasets.fer2013 import load_fer2013, parse_fer2013  # noqa: E402
+from fer_core.data import dataset_path  # noqa: E402
+from fer_core.data.fer2013 import load_fer2013, parse_fer2013  # noqa: E402
 
 
 def reference_parse(path):

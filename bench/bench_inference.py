@@ -16,7 +16,7 @@ every 10 frames, a search around the previous face in between).
 
 Models: assets/models/emotion.keras and keypoints.keras (their .tflite files)
 when present; otherwise untrained ``mini_xception`` / ``keypoint_xception`` from
-``fer_core.models`` are exported to a temporary folder (speed does not depend
+``fer_core.training.zoo`` are exported to a temporary folder (speed does not depend
 on the weights). ``--emotion-model`` / ``--keypoint-model`` pick others.
 
 The ``fer`` column needs the ``fer`` package without its heavy dependencies.
@@ -46,9 +46,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fer_core.config import cache_dir  # noqa: E402
-from fer_core.detection import HaarFaceDetector, LBPFaceDetector, TrackingFaceDetector  # noqa: E402
-from fer_core.pipeline import FacePipeline  # noqa: E402
-from fer_core.runtime import (EmotionClassifier, KeypointRegressor, default_model_path,  # noqa: E402
+from fer_core.inference.detection import HaarFaceDetector, LBPFaceDetector, TrackingFaceDetector  # noqa: E402
+from fer_core.inference.pipeline import FacePipeline  # noqa: E402
+from fer_core.inference.runtime import (EmotionClassifier, KeypointRegressor, default_model_path,  # noqa: E402
                               shipped_model_exists)
 
 FER_TARGET = cache_dir() / "bench" / "fer-pkg"
@@ -98,8 +98,8 @@ def prepare_models(emotion_path, keypoint_path, workdir):
         candidate = Path(emotion_path).with_name(Path(emotion_path).stem + "_int8.tflite")
         int8_path = candidate if candidate.is_file() else None
     if emotion_path is None or keypoint_path is None:
-        from fer_core.export import convert_to_tflite
-        from fer_core.models import build_model
+        from fer_core.training.export import convert_to_tflite
+        from fer_core.training.zoo import build_model
 
         rng = np.random.default_rng(0)
         if emotion_path is None:

@@ -34,7 +34,7 @@ def training_images_per_second(name, steps):
     import keras
     import tensorflow as tf
 
-    from fer_core.models import build_model
+    from fer_core.training.zoo import build_model
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (BATCH * steps, 48, 48, 1)).astype(np.float32)
@@ -50,8 +50,8 @@ def training_images_per_second(name, steps):
 
 def litert_ms(model, int8):
     """Median ms of one face through LiteRT for an untrained model converted to TFLite."""
-    from fer_core.export import convert_to_tflite
-    from fer_core.runtime import LiteRTModel, median_latency_ms
+    from fer_core.training.export import convert_to_tflite
+    from fer_core.inference.runtime import LiteRTModel, median_latency_ms
 
     calibration = np.random.default_rng(1).integers(0, 256, (20, 48, 48), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as folder:

@@ -1,7 +1,7 @@
 """FER Studio core: datasets, models, training, evaluation and inference.
 
 Importing this package is cheap: nothing here imports TensorFlow. Modules that
-need it (``fer_core.models``, ``fer_core.training``, ``fer_core.evaluation``)
+need it (``fer_core.training.zoo``, ``fer_core.training.loop``, ``fer_core.runs.evaluation``)
 import it themselves.
 """
 

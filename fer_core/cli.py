@@ -10,7 +10,7 @@ import importlib
 import json
 import sys
 
-from .errors import FerStudioError
+from fer_core.errors import FerStudioError
 
 # Subcommands living in their own modules under fer_core.commands (each has add_parser and run).
 COMMAND_MODULES = ("card", "export", "predict", "ship", "soup", "verify")
@@ -25,8 +25,8 @@ def _json_or_table(obj, as_json, table_lines):
 
 
 def cmd_datasets(args):
-    from .config import data_dir
-    from .datasets import DATASET_NAMES, find_datasets
+    from fer_core.config import data_dir
+    from fer_core.data import DATASET_NAMES, find_datasets
 
     root = data_dir()
     found = find_datasets(root)
@@ -38,7 +38,7 @@ def cmd_datasets(args):
 
 
 def cmd_summary(args):
-    from .datasets import load_dataset
+    from fer_core.data import load_dataset
 
     dataset = load_dataset(args.dataset, fold=args.fold or 0, folds=args.folds or 10)
     summary = dataset.summary()
@@ -51,27 +51,28 @@ def cmd_summary(args):
 
 
 def cmd_train(args):
-    from .training import TrainConfig, train
+    from fer_core.runs.recording import train_run
+    from fer_core.training.loop import TrainConfig
 
     overrides = {k: v for k, v in vars(args).items()
                  if k in {f.name for f in dataclasses.fields(TrainConfig)} and v is not None}
     config = TrainConfig.from_dict(overrides)
     run_dir = args.run_dir or f"runs/{args.model}-{args.data.replace(':', '_').replace('/', '_')}"
-    metrics = train(config, run_dir, resume=args.resume, finish_now=args.finish_now)
+    metrics = train_run(config, run_dir, resume=args.resume, finish_now=args.finish_now)
     headline = {k: metrics[k] for k in ("accuracy", "macro_f1", "rmse", "nme_interocular", "n") if k in metrics}
     print(json.dumps({"run_dir": str(run_dir), **headline}))
     return 0
 
 
 def cmd_evaluate(args):
-    from .evaluation import evaluate_model
-    from .runtime import load_model_runner
+    from fer_core.runs.evaluation import evaluate_model
+    from fer_core.inference.runtime import load_model_runner
 
     runner = load_model_runner(args.model, prefer_tflite=False)
     metrics = evaluate_model(args.model, args.data, args.split, flip_tta=args.tta, fold=args.fold, folds=args.folds,
                              runner=runner)
     if args.latency:
-        from .runtime import cpu_description, median_latency_ms
+        from fer_core.inference.runtime import cpu_description, median_latency_ms
 
         metrics.update(ms_per_face=round(median_latency_ms(runner, runner.input_size), 3), backend=runner.backend,
                        cpu=cpu_description())
@@ -99,7 +100,7 @@ def _add_fold_args(parser):
 
 
 def build_parser():
-    from .config import MODEL_NAMES
+    from fer_core.config import MODEL_NAMES
 
     parser = argparse.ArgumentParser(prog="python -m fer_core", description="FER Studio command line.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -136,6 +137,9 @@ def build_parser():
     p.add_argument("--shift", type=float, help="maximum shift, fraction of the side (default 0.1)")
     p.add_argument("--zoom", type=float, help="maximum zoom, relative (default 0.1)")
     p.add_argument("--erase", type=float, help="random-erasing probability per image (default 0)")
+    p.add_argument("--stretch", type=float, help="maximum aspect-ratio change as a log-ratio, e.g. 0.1 (default 0)")
+    p.add_argument("--camera", type=float, help="probability per image of imitating another camera: contrast, "
+                   "gamma, blur, noise, JPEG (default 0)")
     p.add_argument("--mixup", type=float, help="mixup Beta parameter, e.g. 0.2 (classifiers; default 0 = off)")
     p.add_argument("--warmup-epochs", type=int, help="linear warm-up epochs of the cosine schedule (default 1)")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs, 0 = off (default 10)")
@@ -144,7 +148,8 @@ def build_parser():
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--strategy", choices=["default", "mirrored"], help="tf.distribute strategy (default: default)")
     p.add_argument("--init-from", help="start from the weights of this .keras model of the same architecture "
-                   "(a warm restart; default: random initialisation)")
+                   "(a warm restart; a classifier with other classes gives all but its output layer; "
+                   "default: random initialisation)")
     p.add_argument("--teacher", dest="teachers", action="append",
                    help="distil from this .keras classifier (repeat for an averaged ensemble of teachers)")
     p.add_argument("--distill", type=float, help="weight of the teachers' outputs in the targets (default 0.5)")

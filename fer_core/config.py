@@ -1,10 +1,19 @@
 """Where FER Studio finds data and keeps caches, and the label vocabularies.
 
-Constants only and two path helpers; nothing heavy is imported here.
+Constants, the project's paths and every ``FER_*`` environment variable's reader; nothing heavy is imported here.
 """
 
 import os
 from pathlib import Path
+
+# The two tasks a model or dataset can have.
+CLASSIFICATION = "classification"
+KEYPOINTS = "keypoints"
+
+# The repository root, and the assets the project ships (models, detectors, run records).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = PROJECT_ROOT / "assets"
+DEFAULT_RUN_ROOTS = ("assets/runs", "runs")
 
 # FER2013's label map (the Kaggle competition order).
 FER2013_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -56,7 +65,7 @@ def _mirror_index(name):
 # KEYPOINT_FLIP_ORDER[i] is the keypoint that point i becomes in a horizontally flipped image.
 KEYPOINT_FLIP_ORDER = tuple(_mirror_index(name) for name in KEYPOINT_NAMES)
 
-# The model zoo's names (built by fer_core.models, which imports TensorFlow).
+# The model zoo's names (built by fer_core.training.zoo, which imports TensorFlow).
 MODEL_NAMES = ("lenet5", "emotion_cnn", "vgg_fer", "mini_xception", "resnet10", "resnet18",
                "keypoint_cnn", "keypoint_xception")
 
@@ -69,13 +78,27 @@ SOUP_BATCH_NORM_IMAGES = 8192
 # A run record's model card (``python -m fer_core card``); removed when the run's test figures are rewritten.
 MODEL_CARD_FILENAME = "model_card.md"
 
-# Random erasing's rectangle (fer_core.augment and tools/train_on_accelerator.py): each side 10%-50% of the image's.
+# Random erasing's rectangle (fer_core.data.augment and tools/train_on_accelerator.py): each side 10%-50% of the image's.
 ERASE_SIDE_RANGE = (0.1, 0.5)
 
 
 def data_dir():
     """Returns the dataset root: ``$FER_DATA_DIR``, or ``./data``."""
     return Path(os.environ.get("FER_DATA_DIR") or "data").expanduser()
+
+
+def run_roots():
+    """Returns the folders holding run records: ``$FER_RUN_ROOTS`` (``:``-separated) or assets/runs and runs."""
+    explicit = os.environ.get("FER_RUN_ROOTS")
+    if explicit:
+        return [Path(p).expanduser() for p in explicit.split(os.pathsep) if p]
+    return [PROJECT_ROOT / root for root in DEFAULT_RUN_ROOTS]
+
+
+def models_dir():
+    """Returns the folder of shipped models: ``$FER_MODELS_DIR`` or assets/models."""
+    explicit = os.environ.get("FER_MODELS_DIR")
+    return Path(explicit).expanduser() if explicit else ASSETS_DIR / "models"
 
 
 def cache_dir():

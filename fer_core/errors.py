@@ -31,3 +31,7 @@ class ImageError(FerStudioError):
 
 class ModelError(FerStudioError):
     """A model file is missing, unreadable or of the wrong kind."""
+
+
+class RunError(FerStudioError):
+    """A run folder cannot be started or resumed as asked."""

@@ -1,6 +1,6 @@
 """Live webcam: every face boxed with its emotion, live, in the browser (streamlit-webrtc).
 
-The video callback (``fer_core.live.LiveAnnotator``) runs in streamlit-webrtc's worker
+The video callback (``fer_core.app.live.LiveAnnotator``) runs in streamlit-webrtc's worker
 thread and makes no Streamlit call; its per-frame records reach this page through a
 queue, which a fragment drains once a second for the readout, the timeline and the CSV.
 """
@@ -11,11 +11,11 @@ from collections import deque
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from fer_core.live import (LOOPBACK_ICE_ENV, RECORD_PATH_ENV, LiveAnnotator, emotion_timeline_figure, ice_servers,
+from fer_core.app.live import (LOOPBACK_ICE_ENV, RECORD_PATH_ENV, LiveAnnotator, emotion_timeline_figure, ice_servers,
                            patch_aioice_for_loopback, records_to_csv, rtc_configuration)
-from fer_core.pipeline import FacePipeline
-from fer_core.studio import cached_face_models, detector_for_stream
-from fer_core.ui import FLIP_TTA_HELP, FLIP_TTA_LABEL
+from fer_core.inference.pipeline import FacePipeline
+from fer_core.app.resources import cached_face_models, detector_for_stream
+from fer_core.app.page_helpers import FLIP_TTA_HELP, FLIP_TTA_LABEL
 
 SMOOTHING_FRAMES = 5
 HISTORY_FRAMES = 30 * 60 * 10  # the session kept for the CSV: 10 minutes at 30 fps

@@ -1,6 +1,6 @@
 """Photo: upload photos (or take one, or try a sample) and see each face's emotion, keypoints and saliency.
 
-Photos are decoded in memory (``fer_core.photo`` / ``fer_core.imageio``: size limits,
+Photos are decoded in memory (``fer_core.app.photo`` / ``fer_core.inference.imageio``: size limits,
 EXIF rotation) and never written to disk. TensorFlow is loaded only for Grad-CAM.
 """
 
@@ -9,12 +9,12 @@ import json
 import streamlit as st
 
 from fer_core.errors import FerStudioError
-from fer_core.photo import (MAX_UPLOAD_MB, SAMPLE_NAME, UPLOAD_TYPES, analyse_photo, download_name,
+from fer_core.app.photo import (MAX_UPLOAD_MB, SAMPLE_NAME, UPLOAD_TYPES, analyse_photo, download_name,
                             probability_figure, sample_photo)
-from fer_core.pipeline import FacePipeline
-from fer_core.saliency import explain_face, keras_model_of, overlay_heatmap
-from fer_core.studio import cached_detector, cached_face_models
-from fer_core.ui import FLIP_TTA_HELP, FLIP_TTA_LABEL
+from fer_core.inference.pipeline import FacePipeline
+from fer_core.inference.saliency import explain_face, keras_model_of, overlay_heatmap
+from fer_core.app.resources import cached_detector, cached_face_models
+from fer_core.app.page_helpers import FLIP_TTA_HELP, FLIP_TTA_LABEL
 
 
 @st.cache_resource(show_spinner="Loading the Keras model for Grad-CAM (TensorFlow)...")

@@ -5,33 +5,22 @@ import numpy as np
 import streamlit as st
 
 from fer_core.config import data_dir
-from fer_core.datasets import find_datasets, load_dataset
+from fer_core.app.resources import cached_dataset, cached_keras_model
+from fer_core.data import find_datasets
 from fer_core.errors import DatasetError
-from fer_core.runs import load_runs, shipped_models
-from fer_core.ui import label_text, model_choices, no_data_message, resolve_data_folder
+from fer_core.runs.records import load_runs, shipped_models
+from fer_core.app.page_helpers import label_text, model_choices, no_data_message, resolve_data_folder
 
 FOLDER_CHOICE = "a folder under FER_DATA_DIR…"
 ALL_SPLITS = "all splits"
 
 
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
-def cached_dataset(name, fold=0, folds=10):
-    return load_dataset(name, fold=fold, folds=folds)
-
-
-@st.cache_resource(show_spinner="Loading the model…", max_entries=3)
-def cached_model(path, modified):
-    from fer_core.runtime import load_keras_model
-
-    return load_keras_model(path)
-
-
 @st.cache_data(show_spinner="Computing features and the projection…", max_entries=8)
 def cached_embedding(name, split, model_path, modified, limit, method):
-    from fer_core.embedding import embed_samples
+    from fer_core.inference.embedding import embed_samples
 
     dataset = select_split(cached_dataset(name), split)
-    result = embed_samples(cached_model(model_path, modified), dataset, limit=limit, method=method)
+    result = embed_samples(cached_keras_model(model_path, modified), dataset, limit=limit, method=method)
     return result
 
 
@@ -64,8 +53,8 @@ def choose_dataset():
 
 def show_details(dataset, index, prediction=None):
     """One sample: enlarged face (keypoints drawn), its label, split, id, and FER+ votes."""
-    from fer_core.charts import vote_figure
-    from fer_core.ui import draw_keypoints
+    from fer_core.app.charts import vote_figure
+    from fer_core.app.page_helpers import draw_keypoints
 
     left, right = st.columns([1, 2])
     image = dataset.images[index]
@@ -83,7 +72,7 @@ def show_details(dataset, index, prediction=None):
 
 
 def show_grid(dataset, positions):
-    from fer_core.sprites import page_count, sprite_page
+    from fer_core.data.sprites import page_count, sprite_page
 
     per_page = st.sidebar.select_slider("Faces per page", [20, 40, 60, 100, 200], value=60, key="per_page")
     pages = page_count(len(positions), per_page)
@@ -100,7 +89,7 @@ def show_grid(dataset, positions):
 
 
 def show_distribution(dataset):
-    from fer_core.charts import label_distribution_figure
+    from fer_core.app.charts import label_distribution_figure
 
     if dataset.task == "keypoints":
         missing = int(np.isnan(dataset.keypoints).any(axis=(1, 2)).sum()) if dataset.keypoints is not None else 0
@@ -115,10 +104,10 @@ def show_distribution(dataset):
 
 
 def show_embedding(name, split, dataset):
-    from fer_core.charts import embedding_figure
-    from fer_core.embedding import projection_methods
-    from fer_core.projector import projector_bundle
-    from fer_core.ui import thumbnail_uri
+    from fer_core.app.charts import embedding_figure
+    from fer_core.inference.embedding import projection_methods
+    from fer_core.data.projector import projector_bundle
+    from fer_core.app.page_helpers import thumbnail_uri
 
     choices = model_choices(load_runs(), shipped_models())
     if not choices:

@@ -5,21 +5,18 @@ import time
 
 import streamlit as st
 
-from fer_core import jobs
-from fer_core.datasets import find_datasets, load_dataset
+from fer_core.runs import jobs
+from fer_core.app.resources import cached_dataset
+from fer_core.config import run_roots
+from fer_core.data import find_datasets
 from fer_core.errors import DatasetError
-from fer_core.runs import (
+from fer_core.runs.records import (
     RunRecord, curve_names, find_runs, most_confident_mistakes, normalize_rows, per_class_table, progress, run_label,
-    run_roots, with_true_labels,
+    with_true_labels,
 )
-from fer_core.ui import format_bytes, no_runs_message, zoo_models
+from fer_core.app.page_helpers import format_bytes, no_runs_message, zoo_models
 
 REFRESH_SECONDS = 5
-
-
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=3)
-def cached_dataset(name, fold=0, folds=10):
-    return load_dataset(name, fold=fold, folds=folds)
 
 
 def show_progress(record):
@@ -34,7 +31,7 @@ def show_progress(record):
 
 
 def show_curves(record):
-    from fer_core.charts import curves_figure
+    from fer_core.app.charts import curves_figure
 
     history = record.history
     if history.empty:
@@ -54,7 +51,7 @@ def live_status(path):
 
 
 def show_confusion(record):
-    from fer_core.charts import confusion_figure, per_class_figure
+    from fer_core.app.charts import confusion_figure, per_class_figure
 
     matrix = record.confusion_matrix
     if matrix is None:
@@ -73,8 +70,9 @@ def show_confusion(record):
 
 
 def show_mistakes(record):
-    from fer_core.sprites import captioned_grid
-    from fer_core.ui import indices_of_ids, label_colors
+    from fer_core.data.sprites import captioned_grid
+    from fer_core.app.page_helpers import indices_of_ids
+    from fer_core.data.palette import label_colors
 
     predictions = record.predictions()
     if predictions is None or "predicted" not in predictions.columns:

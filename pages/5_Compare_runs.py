@@ -3,10 +3,11 @@ with the same labels, and the config keys that differ."""
 
 import streamlit as st
 
-from fer_core.runs import (
-    compare_runs, confusion_difference, config_diff, curves_table, drop_empty_columns, load_runs, run_roots,
+from fer_core.runs.records import (
+    compare_runs, confusion_difference, config_diff, curves_table, drop_empty_columns, load_runs,
 )
-from fer_core.ui import no_runs_message
+from fer_core.config import run_roots
+from fer_core.app.page_helpers import no_runs_message
 
 st.title("Compare runs")
 records = load_runs()
@@ -34,7 +35,7 @@ curves = curves_table(picked)
 if curves.empty:
     st.info("None of these runs has finished an epoch yet.")
 else:
-    from fer_core.charts import overlaid_curves_figure
+    from fer_core.app.charts import overlaid_curves_figure
 
     metrics = list(dict.fromkeys(curves["metric"]))
     a, b = st.columns(2)
@@ -47,7 +48,7 @@ with_matrix = [r for r in picked if r.confusion_matrix is not None]
 if len(with_matrix) < 2:
     st.info("Needs two finished classification runs among those picked.")
 else:
-    from fer_core.charts import confusion_figure
+    from fer_core.app.charts import confusion_figure
 
     labels = [r.label for r in with_matrix]
     a, b = st.columns(2)

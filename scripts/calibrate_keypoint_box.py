@@ -1,7 +1,7 @@
 """Measures how OpenCV's Haar face box sits relative to the 68 landmarks.
 
 The keypoint dataset has no detector boxes, so its training crops are cut from
-a box computed from the landmarks (``fer_core.datasets.keypoints.landmark_box``).
+a box computed from the landmarks (``fer_core.data.keypoints.landmark_box``).
 For those crops to look like what the Haar detector gives at inference, that
 box is fitted to Haar's boxes on the training images. This script prints the
 fitted constants (centre offset and scale, in units of the landmark extent) and
@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from fer_core.config import data_dir
-from fer_core.datasets.keypoints import landmark_box, landmark_extent
-from fer_core.preprocess import box_iou
+from fer_core.data.keypoints import landmark_box, landmark_extent
+from fer_core.data.face_crops import box_iou
 
 
 def main(limit=1500):

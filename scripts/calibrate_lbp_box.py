@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from fer_core.config import data_dir
-from fer_core.detection import LBP_CASCADE_PATH, HaarFaceDetector, correct_box
-from fer_core.preprocess import box_iou
+from fer_core.inference.detection import LBP_CASCADE_PATH, HaarFaceDetector, correct_box
+from fer_core.data.face_crops import box_iou
 
 
 def main(limit=1500):

@@ -1,6 +1,6 @@
 """Drives FER Studio in a real headless Chromium (Playwright): the live webcam and photo pages.
 
-Run by ``tests/test_browser.py`` inside a network namespace that has only loopback
+Run by ``tests/pages/test_browser.py`` inside a network namespace that has only loopback
 (``unshare -n``), so nothing outside the machine is reached. It starts the app's
 server, opens one page, does what a user would do, saves a screenshot and prints a
 JSON line with what it saw. The assertions on the server side (frames annotated)

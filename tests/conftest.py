@@ -37,14 +37,14 @@ def data_root():
 
 @pytest.fixture(scope="session")
 def fer2013(data_root):
-    from fer_core.datasets import load_dataset
+    from fer_core.data import load_dataset
 
     return load_dataset("fer2013")
 
 
 @pytest.fixture(scope="session")
 def keypoint_data(data_root):
-    from fer_core.datasets import load_dataset
+    from fer_core.data import load_dataset
 
     return load_dataset("keypoints")
 
@@ -55,10 +55,11 @@ def keypoint_data(data_root):
 @pytest.fixture(scope="session")
 def trained_run(data_root, tmp_path_factory):
     """A real, finished run record: mini-Xception, 1 epoch on 64 faces of the FER2013 sample."""
-    from fer_core.training import TrainConfig, train
+    from fer_core.runs.recording import train_run
+    from fer_core.training.loop import TrainConfig
 
     run_dir = tmp_path_factory.mktemp("dashboard-runs") / "runs" / "mx-sample"
-    train(TrainConfig(model="mini_xception", data="fer2013-sample", epochs=1, limit=64), run_dir, verbose=0)
+    train_run(TrainConfig(model="mini_xception", data="fer2013-sample", epochs=1, limit=64), run_dir, verbose=0)
     return run_dir
 
 

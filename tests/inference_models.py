@@ -43,7 +43,7 @@ def _tiny_model(input_size, outputs, softmax, seed):
 
 
 def _convert(model, int8, calibration):
-    from fer_core.export import convert_to_tflite
+    from fer_core.training.export import convert_to_tflite
 
     return convert_to_tflite(model, int8=int8, representative_images=calibration)
 

@@ -15,7 +15,7 @@ JAX backend. This script does that in three steps:
 The recipe mirrors `fer_core train`: SGD with Nesterov momentum and decoupled weight decay,
 a linear warmup then cosine decay to 1% of the peak (stepped once an epoch here), label
 smoothing, one random affine transform per image (flip, rotation, shift, zoom; the matrices of
-`fer_core.augment`) and random erasing. The model is selected on PublicTest, as there.
+`fer_core.data.augment`) and random erasing. The model is selected on PublicTest, as there.
 With `--average-last 0.25` the run also saves the mean of the weights of its last quarter of
 epochs (stochastic weight averaging, batch-norm statistics measured again on the training
 images), scored on PublicTest in config.json; `record --weights OUT/average.weights.h5 --average`
@@ -44,7 +44,7 @@ GRID_COLUMNS = 256           # images per row of a packed PNG
 
 def pack(out):
     """Packs FER2013's Training (train) and PublicTest (val) images from FER_DATA_DIR into ``out``."""
-    from fer_core.datasets import load_dataset
+    from fer_core.data import load_dataset
 
     dataset = load_dataset("fer2013")
     parts = {role: dataset.subset(role).labelled() for role in ("train", "val")}
@@ -103,7 +103,7 @@ def load_packed(folder):
 # ----------------------------------------------------------------------------- augmentation
 
 def make_augmenter(rotation, shift, zoom, erase, seed):
-    """A Keras layer that applies fer_core.augment's transform and erasing, on any backend."""
+    """A Keras layer that applies fer_core.data.augment's transform and erasing, on any backend."""
     import keras
     from keras import ops
 
@@ -124,7 +124,7 @@ def make_augmenter(rotation, shift, zoom, erase, seed):
             return self._erase(images, batch) if erase > 0 else images
 
         def _inverse_transforms(self, batch):
-            # Forward matrix [[a, b, tx], [d, e, ty]] as in fer_core.augment.random_affine,
+            # Forward matrix [[a, b, tx], [d, e, ty]] as in fer_core.data.augment.random_affine,
             # inverted in closed form (output pixel -> input pixel, as affine_transform wants).
             c = (SIDE - 1) / 2.0
             angle = self._uniform(batch, -rotation, rotation) * (math.pi / 180.0)
@@ -179,8 +179,8 @@ def first_averaged_epoch(epochs, share):
 def train(args):
     import keras
 
-    from fer_core.averaging import recompute_batch_norm, running_average
-    from fer_core.models import build_model
+    from fer_core.training.averaging import recompute_batch_norm, running_average
+    from fer_core.training.zoo import build_model
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +197,7 @@ def train(args):
     model = build_model(args.model, (SIDE, SIDE, 1), len(names))
     if args.init_from:  # a fine-tuning run: a run record's model.keras, or a GPU run's .weights.h5
         if args.init_from.endswith(".keras"):
-            from fer_core.training import load_initial_weights
+            from fer_core.training.loop import load_initial_weights
 
             load_initial_weights(model, args.init_from)
         else:
@@ -296,9 +296,10 @@ def record(args):
 
     import pandas as pd
 
-    from fer_core.models import build_model
+    from fer_core.training.zoo import build_model
     from fer_core.storage import save_model_atomic, write_json_atomic
-    from fer_core.training import TrainConfig, finish_run, prepare_splits, write_history, write_model_description
+    from fer_core.runs.recording import finish_run
+    from fer_core.training.loop import TrainConfig, prepare_splits, write_history, write_model_description
 
     gpu = json.loads(Path(args.config).read_text())
     start = gpu.get("init_from") or ""

@@ -55,9 +55,9 @@ def extra_results(model_path, task, data, split, runtime_path=None):
     flip TTA and FER+ majority labels on that split, and flip TTA of ``runtime_path`` (the TFLite
     file the app runs, which its Photo page averages with the mirrored face) when given; [] for
     other models."""
-    from fer_core.evaluation import evaluate_model
-    from fer_core.model_card import evaluate_command
-    from fer_core.runtime import load_model_runner
+    from fer_core.runs.evaluation import evaluate_model
+    from fer_core.runs.cards import evaluate_command
+    from fer_core.inference.runtime import load_model_runner
 
     if task != "classification" or data != "fer2013":
         return []
@@ -88,8 +88,8 @@ def write_model_card(name, model_path, run_dir, info, exports, latency, out_path
         latency: the ``model_card.latency_log``.
         out_path: the markdown file to write.
     """
-    from fer_core.model_card import measured_weaknesses, render_model_card
-    from fer_core.runs import earlier_runs
+    from fer_core.runs.cards import measured_weaknesses, render_model_card
+    from fer_core.runs.records import earlier_runs
     from fer_core.storage import read_json, write_text_atomic
 
     run_dir = Path(run_dir)
@@ -121,8 +121,8 @@ def run(args):
     """Writes each run's card; returns the exit status."""
     from fer_core.config import MODEL_CARD_FILENAME
     from fer_core.errors import ModelError
-    from fer_core.model_card import latency_log
-    from fer_core.runtime import KerasModel, cpu_description, median_latency_ms
+    from fer_core.runs.cards import latency_log
+    from fer_core.inference.runtime import KerasModel, cpu_description, median_latency_ms
     from fer_core.storage import file_sha256, read_json, write_json_atomic
 
     for run_dir in map(Path, args.run):

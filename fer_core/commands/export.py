@@ -36,7 +36,7 @@ def add_parser(subparsers):
 
 def run(args):
     """Runs the export; returns the exit status."""
-    from fer_core.export import export_model
+    from fer_core.training.export import export_model
 
     report = export_model(args.model, args.out, int8=args.int8, dataset=args.dataset,
                           calibration_count=args.calibration_count, evaluate=not args.no_eval,

@@ -76,7 +76,7 @@ def expand_inputs(paths):
     Folders give their image and video files (sorted, not recursive); files are
     taken as given (video by suffix, anything else is tried as an image).
     """
-    from fer_core.imageio import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    from fer_core.inference.imageio import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     inputs = []
     for raw in paths:
@@ -105,7 +105,7 @@ def output_path(out_dir, path, suffix, used):
 
 def load_models(args):
     """Builds the emotion classifier and keypoint regressor the arguments ask for (either may be None)."""
-    from fer_core.runtime import EmotionClassifier, KeypointRegressor, default_model_path, shipped_model_exists
+    from fer_core.inference.runtime import EmotionClassifier, KeypointRegressor, default_model_path, shipped_model_exists
 
     prefer_tflite = not args.keras
     emotion = keypoints = None
@@ -138,9 +138,9 @@ def describe(results):
 
 def predict_image(path, pipeline, args, out_dir, used):
     """Processes one image file; prints its line; writes its outputs."""
-    from fer_core.imageio import read_image
-    from fer_core.overlay import draw_results
-    from fer_core.pipeline import results_to_json
+    from fer_core.inference.imageio import read_image
+    from fer_core.inference.overlay import draw_results
+    from fer_core.inference.pipeline import results_to_json
 
     image = read_image(path)
     results = pipeline(image)
@@ -156,9 +156,9 @@ def predict_image(path, pipeline, args, out_dir, used):
 
 def predict_video(path, pipeline, args, out_dir, used):
     """Processes one video file; prints per-frame JSON or a summary; writes video and CSV."""
-    from fer_core.overlay import draw_results
-    from fer_core.pipeline import results_to_json
-    from fer_core.video import VideoOutputs, iter_video_frames, open_video
+    from fer_core.inference.overlay import draw_results
+    from fer_core.inference.pipeline import results_to_json
+    from fer_core.inference.video import VideoOutputs, iter_video_frames, open_video
 
     capture, fps, _ = open_video(path)
     capture.release()
@@ -189,8 +189,8 @@ def predict_video(path, pipeline, args, out_dir, used):
 
 def run(args):
     """Runs predictions over all inputs; returns 0, or 1 if some input failed."""
-    from fer_core.detection import make_detector
-    from fer_core.pipeline import FacePipeline
+    from fer_core.inference.detection import make_detector
+    from fer_core.inference.pipeline import FacePipeline
 
     if args.every < 1:
         raise FerStudioError("--every must be at least 1")

@@ -37,9 +37,9 @@ def run(args):
     """Ships the model; returns the exit status."""
     from fer_core.commands.card import write_model_card
     from fer_core.errors import ModelError
-    from fer_core.export import export_model
-    from fer_core.model_card import latency_log
-    from fer_core.runtime import KerasModel, LiteRTModel, cpu_description, median_latency_ms
+    from fer_core.training.export import export_model
+    from fer_core.runs.cards import latency_log
+    from fer_core.inference.runtime import KerasModel, LiteRTModel, cpu_description, median_latency_ms
     from fer_core.storage import file_sha256, read_json, write_json_atomic
 
     run_dir, out = Path(args.run), Path(args.out)

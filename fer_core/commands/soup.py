@@ -42,7 +42,7 @@ def add_parser(subparsers):
 
 def run(args):
     """Makes the soup; returns the exit status."""
-    from fer_core.training import make_soup_run
+    from fer_core.runs.recording import make_soup_run
 
     words = ["soup", "--models", *args.models, "--data", args.data, "--run-dir", args.run_dir]
     if args.batch_norm_images != SOUP_BATCH_NORM_IMAGES:

@@ -6,10 +6,13 @@ import json
 HELP = "evaluate every run record and shipped model again and compare with the figures they state"
 
 DESCRIPTION = """\
-For each finished run record under --runs (model.keras + metrics.json), evaluates
-model.keras on the test split named in metrics.json, as `python -m fer_core evaluate`
-does, and compares with the recorded accuracy or RMSE (the figures the README and
-the model cards quote). Each shipped model under --models (NAME.keras) is compared
+For each finished run record under --runs with its weights (model.keras +
+metrics.json), evaluates model.keras on the test split named in metrics.json, as
+`python -m fer_core evaluate` does, and compares with the recorded accuracy or RMSE
+(the figures the README and the model cards quote). A run record committed without
+weights (the README's weights policy) is checked for consistency instead: its figure
+is computed again from its predictions.csv and the dataset's labels; each line says
+which of the two was done. Each shipped model under --models (NAME.keras) is compared
 with the run record its NAME.model_info.json names. Accuracy may differ by 2 test
 images (float rounding across CPUs), RMSE by 0.002 px.
 
@@ -34,9 +37,9 @@ def run(args):
     """Checks the records; returns the exit status."""
     from pathlib import Path
 
-    from fer_core.verification import finished_run_records, verify_run_record, verify_shipped_model
+    from fer_core.runs.verification import EVALUATED, finished_run_records, verify_finished_run, verify_shipped_model
 
-    targets = [(verify_run_record, path) for path in finished_run_records(args.runs)]
+    targets = [(verify_finished_run, path) for path in finished_run_records(args.runs)]
     targets += [(verify_shipped_model, path) for folder in args.models for path in sorted(Path(folder).glob("*.keras"))]
     checks = []
     for number, (verify, path) in enumerate(targets, 1):
@@ -47,11 +50,13 @@ def run(args):
         if not args.json:
             measured = "not measured" if check.measured is None else f"{check.measured:.4f}"
             print(f"[{number}/{len(targets)}] {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.metric} on "
-                  f"{check.data} {check.split} recorded {check.recorded:.4f}, measured {measured}"
+                  f"{check.data} {check.split} recorded {check.recorded:.4f}, measured {measured} [{check.method}]"
                   + (f" ({check.note})" if check.note else ""), flush=True)
     if args.json:
         print(json.dumps([check.as_dict() for check in checks], indent=2))
     else:
         failed = sum(not check.ok for check in checks)
-        print(f"{len(checks) - failed} of {len(checks)} figures agree")
+        evaluated = sum(check.method == EVALUATED for check in checks)
+        print(f"{len(checks) - failed} of {len(checks)} figures agree ({evaluated} by evaluating the model again, "
+              f"{len(checks) - evaluated} from recorded predictions)")
     return 0 if checks and all(check.ok for check in checks) else 1

@@ -1,0 +1,136 @@
+"""plotly figures of the dashboard, built from plain arrays and tables (no Streamlit, no TensorFlow).
+
+plotly is imported inside each function, so importing this module is free.
+"""
+
+import numpy as np
+
+from fer_core.data.palette import UNLABELLED_COLOR, label_colors
+
+
+def epoch_axis(epochs):
+    """An x axis with whole-epoch ticks, about ten of them at most."""
+    last = int(max(list(epochs) or [1]))
+    return dict(title="epoch", dtick=max(1, -(-last // 10)), tickformat="d")
+
+
+def label_distribution_figure(counts, title="Samples per label"):
+    """Bar chart of {label: count}, one colour per label."""
+    import plotly.graph_objects as go
+
+    names = list(counts)
+    colors = label_colors(names)
+    figure = go.Figure(go.Bar(x=names, y=[counts[n] for n in names], marker_color=[colors[n] for n in names],
+                              text=[counts[n] for n in names], textposition="outside"))
+    figure.update_layout(title=title, xaxis_title="label", yaxis_title="samples", height=360,
+                         margin=dict(t=50, b=40, l=40, r=10))
+    return figure
+
+
+def vote_figure(votes, names):
+    """Horizontal bar chart of one sample's FER+ vote shares."""
+    import plotly.graph_objects as go
+
+    colors = label_colors(names)
+    figure = go.Figure(go.Bar(x=list(np.asarray(votes, float)), y=list(names), orientation="h",
+                              marker_color=[colors[n] for n in names]))
+    figure.update_layout(title="FER+ votes (share)", xaxis=dict(range=[0, 1]), height=300,
+                         margin=dict(t=40, b=30, l=80, r=10))
+    return figure
+
+
+def curves_figure(history, metric, title=None):
+    """Train and validation curves of one metric of one run (history.csv)."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for column, name, dash in ((metric, "train", "solid"), (f"val_{metric}", "val", "dash")):
+        if column in history.columns:
+            figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name=name,
+                                        line=dict(dash=dash)))
+    figure.update_layout(title=title or metric, xaxis=epoch_axis(history["epoch"]), yaxis_title=metric, height=340,
+                         margin=dict(t=50, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
+def overlaid_curves_figure(curves, metric, split="val"):
+    """One line per run of one metric (long table from ``fer_core.runs.records.curves_table``)."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    chosen = curves[(curves["metric"] == metric) & (curves["split"] == split)]
+    for run, part in chosen.groupby("run", sort=False):
+        figure.add_trace(go.Scatter(x=part["epoch"], y=part["value"], mode="lines+markers", name=run))
+    figure.update_layout(title=f"{split} {metric}", xaxis=epoch_axis(chosen["epoch"]), yaxis_title=metric,
+                         height=380,
+                         margin=dict(t=50, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.3))
+    return figure
+
+
+def confusion_figure(matrix, label_names, normalized=False, title="Confusion matrix", diverging=False):
+    """Heatmap of a confusion matrix (rows true, columns predicted) with the numbers written in."""
+    import plotly.graph_objects as go
+
+    matrix = np.asarray(matrix, float)
+    text = [[f"{v:+.2f}" if diverging else (f"{v:.2f}" if normalized else f"{v:.0f}") for v in row]
+            for row in matrix]
+    limit = float(np.abs(matrix).max()) or 1.0
+    heat = go.Heatmap(z=matrix, x=list(label_names), y=list(label_names), text=text, texttemplate="%{text}",
+                      colorscale="RdBu" if diverging else "Blues", zmid=0 if diverging else None,
+                      zmin=-limit if diverging else None, zmax=limit if diverging else None,
+                      hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>")
+    figure = go.Figure(heat)
+    figure.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", height=460,
+                         yaxis=dict(autorange="reversed"), margin=dict(t=50, b=40, l=70, r=10))
+    return figure
+
+
+def per_class_figure(rows):
+    """Grouped bars of per-class precision, recall and F1 (rows from ``runs.per_class_table``)."""
+    import plotly.graph_objects as go
+
+    classes = [r["class"] for r in rows]
+    figure = go.Figure([go.Bar(name=key, x=classes, y=[r[key] for r in rows])
+                        for key in ("precision", "recall", "f1")])
+    figure.update_layout(barmode="group", yaxis=dict(range=[0, 1]), height=340, title="Per-class metrics",
+                         margin=dict(t=50, b=40, l=40, r=10))
+    return figure
+
+
+def embedding_figure(coords, labels_text, label_names, thumbnails, hover_text, disagree=None, title=""):
+    """Scatter of projected samples, one trace per label, the face in each point's hover.
+
+    Arguments:
+        coords: (N, 2).
+        labels_text: (N,) label names ("(none)" allowed).
+        label_names: label order (for colours and legend order).
+        thumbnails: (N,) data URIs of the faces (shown in the hover).
+        hover_text: (N,) text per point (id, label, prediction).
+        disagree: optional bool (N,): drawn with an X outline.
+        title: figure title.
+
+    Returns:
+        plotly Figure; each point's customdata is [thumbnail URI, position in the arrays].
+    """
+    import plotly.graph_objects as go
+
+    coords = np.asarray(coords)
+    labels_text = np.asarray(labels_text)
+    colors = label_colors(label_names)
+    figure = go.Figure()
+    order = list(label_names) + sorted(set(labels_text) - set(label_names))
+    for name in order:
+        where = np.flatnonzero(labels_text == name)
+        if not len(where):
+            continue
+        symbols = ["x" if disagree is not None and disagree[i] else "circle" for i in where]
+        figure.add_trace(go.Scatter(
+            x=coords[where, 0], y=coords[where, 1], mode="markers", name=name,
+            marker=dict(color=colors.get(name, UNLABELLED_COLOR), size=7, symbol=symbols, opacity=0.85),
+            customdata=[[thumbnails[i], int(i)] for i in where],
+            hovertext=[hover_text[i] for i in where],
+            hovertemplate="%{hovertext}<extra></extra>"))
+    figure.update_layout(title=title, height=560, plot_bgcolor="#1b1b1f", paper_bgcolor="#ffffff", dragmode="lasso",
+                         xaxis=dict(showgrid=False, zeroline=False), yaxis=dict(showgrid=False, zeroline=False),
+                         margin=dict(t=50, b=30, l=30, r=10), legend=dict(itemsizing="constant"))
+    return figure

@@ -1,0 +1,180 @@
+"""Pure helpers shared by the dashboard pages: no Streamlit, no TensorFlow.
+
+Texts of the empty states, label colours, safe folder paths under
+FER_DATA_DIR, thumbnails as data URIs, keypoints drawn on faces, and the join
+of run predictions to dataset images by id.
+"""
+
+import base64
+from pathlib import Path
+
+import numpy as np
+
+from fer_core.config import MODEL_NAMES, data_dir
+
+EXAMPLE_TRAIN = "python -m fer_core train --model mini_xception --data fer2013 --epochs 60 --run-dir runs/mx"
+QUICK_TRAIN = ("python -m fer_core train --model mini_xception --data fer2013-sample --epochs 3 "
+               "--limit 256 --run-dir runs/quick")
+# The Photo and Live pages' switch for flip test-time augmentation (``FacePipeline(flip_tta=...)``).
+FLIP_TTA_LABEL = "Average with the mirrored face"
+FLIP_TTA_HELP = ("Flip test-time augmentation: each face is classified as it is and mirrored, and the two results "
+                 "are averaged. More accurate (see the model card), at twice the classifier's time.")
+
+
+def label_text(labels, label_names):
+    """Label names of int labels; "(none)" where the label is -1 or there are no names."""
+    names = np.array(list(label_names) + ["(none)"], dtype=object)
+    labels = np.asarray(labels)
+    return names[np.where((labels >= 0) & (labels < len(label_names)), labels, len(label_names))].astype(str)
+
+
+def no_data_message(root=None):
+    """Markdown telling where to put the datasets and how to point FER_DATA_DIR at them."""
+    root = Path(root) if root is not None else data_dir()
+    state = "does not exist" if not root.is_dir() else "holds no dataset FER Studio knows"
+    return (
+        f"**No dataset found.** `FER_DATA_DIR` is `{root}`, which {state}.\n\n"
+        "Put Kaggle's `fer2013.csv` (or `fer2013.csv.gz`) in `FER_DATA_DIR/fer2013/`, "
+        "the FER+ `fer2013new.csv` in `FER_DATA_DIR/ferplus/`, CK+48 class folders in "
+        "`FER_DATA_DIR/ckplus48/CK+48/`, and the keypoint set in `FER_DATA_DIR/keypoints/`. "
+        "Then start the app with the folder set, e.g.\n\n"
+        "```bash\nFER_DATA_DIR=/path/to/data make run\n```\n"
+        "`python -m fer_core datasets` lists what is found."
+    )
+
+
+def no_runs_message(roots):
+    """Markdown telling how to make a first run record."""
+    where = ", ".join(f"`{r}`" for r in roots)
+    return (
+        f"**No training run found** under {where}.\n\n"
+        "Train one (a few seconds on the 1,000-row sample, about 70 s per FER2013 epoch on a CPU):\n\n"
+        f"```bash\n{QUICK_TRAIN}\n{EXAMPLE_TRAIN}\n```\n"
+        "or start one from the **Training runs** page."
+    )
+
+
+def no_models_message(folder):
+    """Markdown for when no shipped model is present."""
+    return (
+        f"**No shipped model yet** in `{folder}`. The emotion and keypoint models go to "
+        "`assets/models/emotion.keras` and `assets/models/keypoints.keras`, each with a `.tflite` "
+        "companion, an info JSON and a model card beside it. Ship a finished run with\n\n"
+        "```bash\npython -m fer_core ship --run runs/mx --name emotion\n```"
+    )
+
+
+def resolve_data_folder(text, root=None):
+    """A folder typed by the user, accepted only when it lies under FER_DATA_DIR.
+
+    Arguments:
+        text: an absolute path, or a path relative to FER_DATA_DIR.
+        root: the data root (default ``data_dir()``).
+
+    Returns:
+        the resolved Path (symbolic links followed).
+
+    Raises:
+        ValueError: empty, outside the data root, or not a folder.
+    """
+    root = (Path(root) if root is not None else data_dir()).expanduser().resolve()
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("type a folder under FER_DATA_DIR")
+    path = Path(text).expanduser()
+    path = (path if path.is_absolute() else root / path).resolve()
+    if path != root and root not in path.parents:
+        raise ValueError(f"{text}: only folders under FER_DATA_DIR ({root}) can be opened")
+    if not path.is_dir():
+        raise ValueError(f"{text}: not a folder")
+    return path
+
+
+def markdown_table(rows):
+    """A list of dicts as a markdown table (header from the first row's keys; None shown as —)."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    cell = lambda v: "—" if v is None else str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| " + " | ".join(keys) + " |", "|" + " --- |" * len(keys)]
+    lines += ["| " + " | ".join(cell(row.get(k)) for k in keys) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def format_score(value, percent=False):
+    """0.68821 -> '68.82%' (percent) or 1.65083 -> '1.651'; None -> '—'."""
+    if value is None:
+        return "—"
+    return f"{100 * value:.2f}%" if percent else f"{value:.3f}"
+
+
+def format_bytes(size):
+    """1234567 -> '1.2 MB'; None -> '—'."""
+    if size is None:
+        return "—"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+
+
+def thumbnail_uri(image, side=64):
+    """A grayscale or RGB uint8 image as a ``data:image/png;base64`` URI, resized to ``side``."""
+    import cv2
+
+    if image.shape[0] != side:
+        image = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA if image.shape[0] > side
+                           else cv2.INTER_NEAREST)
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", image)
+    return "data:image/png;base64," + base64.b64encode(encoded.tobytes()).decode("ascii")
+
+
+def draw_keypoints(image, keypoints, side=288, predicted=None):
+    """A face with its keypoints drawn (green; predicted ones red), enlarged.
+
+    Arguments:
+        image: uint8 (H, W) grayscale face.
+        keypoints: (15, 2) in the image's pixels, NaN where missing.
+        side: output side in pixels.
+        predicted: optional (15, 2) predictions in the same pixels.
+
+    Returns:
+        uint8 RGB (side, side, 3).
+    """
+    import cv2
+
+    scale = side / image.shape[0]
+    canvas = cv2.cvtColor(cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR), cv2.COLOR_GRAY2RGB)
+    for points, color in ((keypoints, (60, 220, 60)), (predicted, (235, 60, 60))):
+        if points is None:
+            continue
+        for x, y in np.asarray(points, np.float64).reshape(-1, 2):
+            if np.isfinite(x) and np.isfinite(y):
+                cv2.circle(canvas, (int(round(x * scale)), int(round(y * scale))), max(2, side // 96), color, -1,
+                           cv2.LINE_AA)
+    return canvas
+
+
+def indices_of_ids(dataset_ids, wanted_ids):
+    """Positions of ``wanted_ids`` in ``dataset_ids``; -1 where an id is not in the dataset."""
+    lookup = {sample_id: i for i, sample_id in enumerate(np.asarray(dataset_ids).tolist())}
+    return np.array([lookup.get(i, -1) for i in wanted_ids], dtype=np.int64)
+
+
+def model_choices(records, shipped):
+    """{display name: model path} of the models that can embed faces: run records' model.keras
+    and the shipped ``*.keras``."""
+    choices = {}
+    for model in shipped:
+        choices[f"shipped: {model['name']}"] = Path(model["path"])
+    for record in records:
+        if record.model_path is not None:
+            choices[f"run: {record.label}"] = record.model_path
+    return choices
+
+
+def zoo_models():
+    """The model zoo's names (for the new-run form)."""
+    return list(MODEL_NAMES)

@@ -1,0 +1,115 @@
+"""A paged sprite grid of dataset samples for the browser, in the Embedding Projector's look:
+thumbnails on a dark sheet, each with a bar in its label's colour and the label written on it.
+
+Pipeline (``sprite_page``): the indices of one page, each face enlarged to a
+cell, its label bar drawn, the cells laid out row by row; the image comes with
+one metadata row per cell (position, index, id, label).
+"""
+
+import math
+
+import cv2
+import numpy as np
+
+from fer_core.data.palette import UNLABELLED_COLOR, hex_to_rgb, label_colors
+
+BACKGROUND = (24, 24, 28)
+BAR_HEIGHT = 14
+
+
+def page_count(count, per_page):
+    """Number of pages of ``per_page`` items (at least 1)."""
+    return max(1, math.ceil(count / max(1, per_page)))
+
+
+def page_indices(count, page, per_page):
+    """The item positions on 0-based page ``page`` (clamped to the last page)."""
+    page = min(max(0, page), page_count(count, per_page) - 1)
+    return np.arange(page * per_page, min(count, (page + 1) * per_page))
+
+
+def render_cell(image, cell, color=None, text=""):
+    """One grid cell: the face resized to cell x cell (RGB), a colour bar and a caption at the bottom."""
+    face = cv2.resize(image, (cell, cell), interpolation=cv2.INTER_NEAREST if image.shape[0] < cell
+                      else cv2.INTER_AREA)
+    out = cv2.cvtColor(face, cv2.COLOR_GRAY2RGB) if face.ndim == 2 else face.copy()
+    if color is not None:
+        bar = min(BAR_HEIGHT, cell // 4)
+        out[cell - bar:] = hex_to_rgb(color)
+        if text and cell >= 48:
+            scale = 0.35 if cell < 96 else 0.45
+            cv2.putText(out, text[:cell // 6], (3, cell - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+    return out
+
+
+def captioned_grid(images, captions=None, colors=None, columns=10, cell=72, gap=4):
+    """Lays faces out in a grid, each with an optional colour bar and caption.
+
+    Arguments:
+        images: uint8 (N, H, W) faces.
+        captions: N strings, or None.
+        colors: N hex colours of the bars, or None for no bars.
+        columns: cells per row.
+        cell: side of a cell in pixels.
+        gap: pixels between cells.
+
+    Returns:
+        (uint8 RGB image, list of dicts {"cell", "row", "col"} per face).
+    """
+    count = len(images)
+    rows = max(1, math.ceil(count / columns))
+    sheet = np.empty((rows * (cell + gap) + gap, columns * (cell + gap) + gap, 3), np.uint8)
+    sheet[:] = BACKGROUND
+    cells = []
+    for i in range(count):
+        row, col = divmod(i, columns)
+        y, x = gap + row * (cell + gap), gap + col * (cell + gap)
+        sheet[y:y + cell, x:x + cell] = render_cell(images[i], cell, None if colors is None else colors[i],
+                                                    "" if captions is None else captions[i])
+        cells.append({"cell": i, "row": row, "col": col})
+    return sheet, cells
+
+
+def sprite_grid(images, labels=None, label_names=(), columns=10, cell=72, gap=4):
+    """Lays faces out in a grid with their labels (bar in the label's colour, name written on it).
+
+    Arguments:
+        images: uint8 (N, H, W) faces.
+        labels: int (N,) labels (-1 = none) or None for no label bars.
+        label_names: names indexed by label.
+        columns, cell, gap: see ``captioned_grid``.
+
+    Returns:
+        (uint8 RGB image, list of dicts {"cell", "row", "col"} per face).
+    """
+    if labels is None:
+        return captioned_grid(images, None, None, columns, cell, gap)
+    palette = label_colors(label_names)
+    known = [0 <= int(label) < len(label_names) for label in labels]
+    colors = [palette[label_names[int(label)]] if ok else UNLABELLED_COLOR for label, ok in zip(labels, known)]
+    captions = [label_names[int(label)] if ok else "none" for label, ok in zip(labels, known)]
+    return captioned_grid(images, captions, colors, columns, cell, gap)
+
+
+def sprite_page(dataset, positions, page=0, per_page=60, columns=10, cell=72):
+    """One page of a dataset's samples as a labelled grid.
+
+    Arguments:
+        dataset: a ``fer_core.data.Dataset``.
+        positions: the sample positions to page through (a filter's result).
+        page: 0-based page number.
+        per_page, columns, cell: grid layout.
+
+    Returns:
+        (uint8 RGB image, list of dicts per cell: cell, row, col, index, id, label, split).
+    """
+    on_page = np.asarray(positions)[page_indices(len(positions), page, per_page)]
+    labelled = dataset.task != "keypoints"
+    sheet, cells = sprite_grid(dataset.images[on_page], dataset.labels[on_page] if labelled else None,
+                               dataset.label_names, columns, cell)
+    for info, index in zip(cells, on_page):
+        label = int(dataset.labels[index])
+        info.update(index=int(index), id=str(dataset.ids[index]), split=str(dataset.splits[index]),
+                    label=dataset.label_names[label] if 0 <= label < len(dataset.label_names) else "(none)")
+    return sheet, cells

@@ -1,0 +1,246 @@
+"""The frame pipeline: detect faces, classify emotions, locate keypoints.
+
+``FacePipeline(detector, emotion, keypoints)(frame_bgr)`` returns one
+``FaceResult`` per face. For video, ``smoothing`` > 1 tracks faces from frame to
+frame (greedy IoU matching) and averages each face's probabilities over its
+last ``smoothing`` frames, which steadies the label shown.
+
+Nothing here imports TensorFlow unless a Keras model or MTCNN is used.
+"""
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fer_core import config
+from fer_core.data.face_crops import box_iou
+from fer_core.inference.detection import check_frame, get_detector
+from fer_core.data.face_crops import to_gray
+
+
+@dataclass
+class FaceResult:
+    """What the pipeline found about one face.
+
+    Attributes:
+        box: (x, y, w, h) ints in frame pixels.
+        probabilities: {label: probability} in the model's class order, or None
+            without an emotion model.
+        label: the most probable label, or None.
+        keypoints: float32 array (15, 2) of (x, y) frame pixels in
+            ``config.KEYPOINT_NAMES`` order, or None.
+        track_id: the face's track across video frames (with smoothing), else None.
+        landmarks: the detector's own landmarks (MTCNN: 5 points), or None.
+    """
+
+    box: tuple
+    probabilities: dict = None
+    label: str = None
+    keypoints: np.ndarray = None
+    track_id: int = None
+    landmarks: np.ndarray = field(default=None, repr=False)
+
+    @property
+    def score(self):
+        """Probability of ``label`` (None without an emotion model)."""
+        return None if self.label is None else self.probabilities[self.label]
+
+    def to_json(self, digits=4):
+        """A JSON-ready dict: box, label, probs, keypoints (by name)."""
+        result = {"box": [int(v) for v in self.box], "label": self.label,
+                  "probs": None if self.probabilities is None else
+                  {name: round(float(p), digits) for name, p in self.probabilities.items()},
+                  "keypoints": None}
+        if self.keypoints is not None:
+            result["keypoints"] = {name: [round(float(x), 1), round(float(y), 1)]
+                                   for name, (x, y) in zip(config.KEYPOINT_NAMES, self.keypoints)}
+        if self.track_id is not None:
+            result["track_id"] = self.track_id
+        return result
+
+
+# ---------------------------------------------------------------- pure helpers
+
+def match_boxes(previous, current, min_iou=0.3):
+    """Greedy one-to-one matching of boxes by IoU, best pairs first.
+
+    Arguments:
+        previous: list of boxes (e.g. tracks' last boxes).
+        current: list of boxes in the new frame.
+        min_iou: pairs below this overlap are not matched.
+
+    Returns:
+        dict {current index: previous index}.
+    """
+    pairs = sorted(((box_iou(p, c), i, j) for i, p in enumerate(previous)
+                    for j, c in enumerate(current)), reverse=True)
+    matched, used = {}, set()
+    for iou, i, j in pairs:
+        if iou < min_iou:
+            break
+        if i in used or j in matched:
+            continue
+        matched[j] = i
+        used.add(i)
+    return matched
+
+
+def label_probabilities(probabilities, label_names):
+    """Pairs a probability vector with its labels: ({label: p}, best label)."""
+    probs = {name: float(p) for name, p in zip(label_names, probabilities)}
+    return probs, label_names[int(np.argmax(probabilities))]
+
+
+# ---------------------------------------------------------------- tracking
+
+class ProbabilitySmoother:
+    """Tracks faces across frames by IoU and averages their probabilities.
+
+    Arguments:
+        window: frames averaged per face.
+        min_iou: overlap needed to call two boxes the same face.
+        max_missed: frames a face may go undetected before its track is dropped.
+    """
+
+    def __init__(self, window=5, min_iou=0.3, max_missed=5):
+        self.window = window
+        self.min_iou = min_iou
+        self.max_missed = max_missed
+        self._tracks = []  # dicts: id, box, history, missed
+        self._next_id = 0
+
+    def reset(self):
+        """Forgets all tracks (e.g. at a new video)."""
+        self._tracks, self._next_id = [], 0
+
+    def update(self, boxes, probabilities):
+        """Feeds one frame.
+
+        Arguments:
+            boxes: list of N boxes.
+            probabilities: array (N, C), or None without classification.
+
+        Returns:
+            (track ids: list of N ints, smoothed probabilities: (N, C) or None).
+        """
+        matched = match_boxes([t["box"] for t in self._tracks], boxes, self.min_iou)
+        seen, ids, smoothed = set(), [], []
+        for j, box in enumerate(boxes):
+            if j in matched:
+                track = self._tracks[matched[j]]
+            else:
+                track = {"id": self._next_id, "history": deque(maxlen=self.window)}
+                self._next_id += 1
+                self._tracks.append(track)
+            track["box"], track["missed"] = box, 0
+            seen.add(track["id"])
+            ids.append(track["id"])
+            if probabilities is not None:
+                track["history"].append(np.asarray(probabilities[j], np.float32))
+                smoothed.append(np.mean(track["history"], axis=0))
+        for track in self._tracks:
+            if track["id"] not in seen:
+                track["missed"] += 1
+        self._tracks = [t for t in self._tracks if t["missed"] <= self.max_missed]
+        if probabilities is None:
+            return ids, None
+        return ids, np.array(smoothed, np.float32).reshape(len(boxes), -1)
+
+
+# ---------------------------------------------------------------- the pipeline
+
+class FacePipeline:
+    """Detect -> crop -> classify emotions -> regress keypoints, for one frame.
+
+    Arguments:
+        detector: a detector name ("haar", "mtcnn") or instance (see
+            ``fer_core.inference.detection``).
+        emotion: an ``EmotionClassifier``, or None to skip emotions.
+        keypoints: a ``KeypointRegressor``, or None to skip keypoints.
+        smoothing: for video, frames over which each tracked face's
+            probabilities are averaged; 0 or 1 for none (still images).
+        max_faces: at most this many faces (the largest) are processed.
+        flip_tta: classify each face and its mirror image and average the two (flip test-time
+            augmentation: more accurate, twice the classifier's time).
+
+    Calling it is thread-safe only without smoothing (tracking keeps state):
+    give each video stream its own pipeline (they may share models and detector).
+    """
+
+    def __init__(self, detector="haar", emotion=None, keypoints=None, smoothing=0, max_faces=16, flip_tta=False):
+        self.detector = get_detector(detector)
+        self.emotion = emotion
+        self.keypoints = keypoints
+        self.max_faces = max_faces
+        self.flip_tta = flip_tta
+        self.smoother = ProbabilitySmoother(window=smoothing) if smoothing and smoothing > 1 else None
+        self.timings = {}  # stage -> seconds of the last call
+        self._lock = threading.Lock()
+
+    @property
+    def label_names(self):
+        return self.emotion.label_names if self.emotion is not None else ()
+
+    def __call__(self, frame_bgr):
+        """Processes one frame.
+
+        Arguments:
+            frame_bgr: uint8 frame HxWx3 (BGR; gray and BGRA accepted).
+
+        Returns:
+            list of ``FaceResult``, largest face first.
+        """
+        timings = {}
+        start = time.perf_counter()
+        frame = check_frame(frame_bgr)
+        detections = self.detector.detect(frame)[: self.max_faces]
+        boxes = [d.box for d in detections]
+        timings["detect"] = time.perf_counter() - start
+
+        probabilities = points = None
+        if boxes and (self.emotion is not None or self.keypoints is not None):
+            tick = time.perf_counter()
+            gray = to_gray(frame)  # once for both models
+            if self.emotion is not None:
+                crops = self.emotion.crop_faces(gray, boxes)
+                timings["crop"] = time.perf_counter() - tick
+                tick = time.perf_counter()
+                probabilities = self.emotion.predict_crops(crops, self.flip_tta)
+                timings["classify"] = time.perf_counter() - tick
+            if self.keypoints is not None:
+                tick = time.perf_counter()
+                points = self.keypoints.predict(gray, boxes)
+                timings["keypoints"] = time.perf_counter() - tick
+
+        track_ids = [None] * len(boxes)
+        if self.smoother is not None:
+            with self._lock:
+                track_ids, smoothed = self.smoother.update(boxes, probabilities)
+            if smoothed is not None:
+                probabilities = smoothed
+
+        results = []
+        for i, detection in enumerate(detections):
+            probs, label = (None, None)
+            if probabilities is not None:
+                probs, label = label_probabilities(probabilities[i], self.label_names)
+            results.append(FaceResult(
+                box=detection.box, probabilities=probs, label=label,
+                keypoints=None if points is None else points[i],
+                track_id=track_ids[i], landmarks=detection.landmarks))
+        timings["total"] = time.perf_counter() - start
+        self.timings = timings
+        return results
+
+    def reset(self):
+        """Forgets tracked faces (call between videos)."""
+        if self.smoother is not None:
+            self.smoother.reset()
+
+
+def results_to_json(results):
+    """``{"faces": [...]}`` for a frame's results (see ``FaceResult.to_json``)."""
+    return {"faces": [result.to_json() for result in results]}

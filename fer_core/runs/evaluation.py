@@ -1,0 +1,82 @@
+"""Evaluate a saved model on a dataset split.
+
+A ``.keras`` model loads through ``runtime.load_keras_model`` (Keras ``safe_mode``, no pickles);
+a ``.tflite`` file (float or int8, as ``ship`` writes them) runs through LiteRT, so the accuracy
+of the file the app runs is measured the same way as the Keras model's.
+"""
+
+import numpy as np
+
+from fer_core.config import KEYPOINTS, canonical_emotion
+from fer_core.data import load_dataset
+from fer_core.errors import ModelError
+from fer_core.runs.metrics import classification_metrics, keypoint_metrics
+from fer_core.inference.batch import predict_dataset
+from fer_core.inference.runtime import load_model_runner, read_info_file
+
+
+def model_info(model_path):
+    """Returns what the info file beside a model says (task, label names, dataset, input size), or {}."""
+    return read_info_file(model_path) or {}
+
+
+def evaluate_outputs(dataset, outputs):
+    """Metrics of model outputs against the dataset's labels or keypoints."""
+    if dataset.task == KEYPOINTS:
+        return keypoint_metrics(dataset.keypoints, outputs)
+    return classification_metrics(dataset.labels, outputs.argmax(axis=1), dataset.label_names)
+
+
+def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=None, runner=None):
+    """Evaluates a saved model on one split of a dataset.
+
+    Arguments:
+        model_path: a ``.keras`` file, or a ``.tflite`` file (run through LiteRT; its info file is
+            the one of the model it was exported from, e.g. ``emotion_int8.tflite`` -> ``emotion``'s).
+        data: dataset name (see ``load_dataset``).
+        split: split name or role (train/val/test).
+        flip_tta: average with horizontally flipped inputs (classifiers).
+        fold, folds: k-fold split for CK+48-style folders (default: from model_info.json, else 0/10).
+        runner: the model at ``model_path`` already loaded (``runtime.load_model_runner``), e.g. to
+            time it as well; default: loaded here.
+
+    Returns:
+        dict of metrics (see ``fer_core.runs.metrics``).
+    """
+    info = model_info(model_path)
+    fold = info.get("fold", 0) if fold is None else fold
+    folds = info.get("folds", 10) if folds is None else folds
+    runner = runner or load_model_runner(model_path, prefer_tflite=False)
+    dataset = load_dataset(data, fold=fold, folds=folds).subset(split).labelled()
+    if dataset.task == KEYPOINTS and runner.output_size != 30:
+        raise ModelError(f"{model_path}: a classifier cannot be evaluated on keypoint data ({data})")
+    if dataset.task != KEYPOINTS:
+        names = info.get("label_names") or list(dataset.label_names)
+        if runner.output_size != len(names):
+            raise ModelError(f"{model_path}: model has {runner.output_size} outputs but "
+                             f"{len(names)} label names")
+        dataset = relabel(dataset, names)
+    return evaluate_outputs(dataset, predict_dataset(runner, dataset, flip_tta))
+
+
+def relabel(dataset, model_label_names):
+    """Expresses a dataset's labels in a model's label space, matching emotions by name.
+
+    Samples whose label the model does not have (e.g. FER+'s contempt for a FER2013
+    model) are dropped. A dataset with the model's own names comes back unchanged.
+
+    Raises:
+        ModelError: when no label name matches.
+    """
+    if tuple(dataset.label_names) == tuple(model_label_names):
+        return dataset
+    from dataclasses import replace
+
+    position = {canonical_emotion(n): i for i, n in enumerate(model_label_names)}
+    mapping = np.array([position.get(canonical_emotion(n), -1) for n in dataset.label_names])
+    if (mapping < 0).all():
+        raise ModelError(f"none of the dataset's labels ({', '.join(dataset.label_names)}) is one of the "
+                         f"model's ({', '.join(model_label_names)})")
+    mapped = replace(dataset, labels=mapping[dataset.labels], label_names=tuple(model_label_names),
+                     soft_labels=None)
+    return mapped.select(mapped.labels >= 0)

@@ -1,0 +1,28 @@
+"""fer_core.commands.card: what a model card measures beyond the test split, and for which models."""
+
+from fer_core.commands.card import extra_results, known_weaknesses
+from fer_core.runs.evaluation import evaluate_model
+from tests.inference_models import tiny_models
+
+
+def test_extra_results_of_a_fer2013_classifier_and_of_the_file_the_app_runs(tmp_path_factory, data_root):
+    models = tiny_models(tmp_path_factory)
+    keras_path, int8_path = models["emotion_keras"], models["emotion_int8"]
+    rows = extra_results(keras_path, "classification", "fer2013", "PrivateTest", runtime_path=int8_path)
+    assert [what for what, _, _ in rows] == [
+        "accuracy on PrivateTest with flip TTA", "accuracy on FER+ majority labels, PrivateTest (contempt rows left out)",
+        f"accuracy of `{int8_path.name}` (what the app runs) on PrivateTest with flip TTA"]
+    tta = evaluate_model(int8_path, "fer2013", "PrivateTest", flip_tta=True)
+    assert rows[2][1] == f"{100 * tta['accuracy']:.2f}% (n=3589)"
+    assert rows[2][2] == f"python -m fer_core evaluate --model {int8_path} --data fer2013 --split PrivateTest --tta --json"
+    assert rows[1][1].endswith("(n=3519)")
+    assert len(extra_results(keras_path, "classification", "fer2013", "PrivateTest")) == 2
+    assert extra_results(keras_path, "classification", "ckplus48", "test") == []
+    assert extra_results(keras_path, "keypoints", "fer2013", "PrivateTest") == []
+
+
+def test_known_weaknesses_follow_the_dataset_or_the_task():
+    assert any("436 training images" in w for w in known_weaknesses("classification", "fer2013"))
+    assert any("no neutral class" in w for w in known_weaknesses("classification", "ckplus48"))
+    assert any("machine-made" in w for w in known_weaknesses("keypoints", "keypoints"))
+    assert known_weaknesses("classification", "folder:/some/where") == []

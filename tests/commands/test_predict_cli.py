@@ -1,0 +1,164 @@
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_core import config
+from fer_core.cli import main
+from tests.inference_models import astronaut_bgr, tiny_models
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    return tiny_models(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+    """A folder with one good photo and every kind of bad input."""
+    folder = tmp_path_factory.mktemp("photos")
+    astronaut = astronaut_bgr()
+    cv2.imwrite(str(folder / "astronaut.jpg"), astronaut)
+    png = cv2.imencode(".png", astronaut)[1].tobytes()
+    (folder / "cut.png").write_bytes(png[: len(png) // 3])
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.png").write_bytes(b"these are not pixels")
+    cv2.imwrite(str(folder / "dot.png"), np.zeros((1, 1, 3), np.uint8))
+    (folder / "readme.txt").write_text("ignored: not an image suffix")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    """A 6-frame 320x240 video of the astronaut's face moving right."""
+    path = tmp_path_factory.mktemp("video") / "clip.avi"
+    face = cv2.resize(astronaut_bgr()[20:300, 90:370], (180, 180))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 240))
+    for i in range(6):
+        frame = np.full((240, 320, 3), 80, np.uint8)
+        frame[30:210, 40 + 4 * i:220 + 4 * i] = face
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def emotion_args(models):
+    return ["--model", str(models["emotion_tflite"]), "--keypoint-model", str(models["keypoints_tflite"])]
+
+
+@pytest.mark.parametrize("detector", ["haar", "lbp"])
+def test_single_image_json(models, photo_dir, capsys, detector):
+    assert main(["predict", str(photo_dir / "astronaut.jpg"), "--json", "--detector", detector,
+                 *emotion_args(models)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["path"].endswith("astronaut.jpg")
+    [face] = record["faces"]
+    x, y, w, h = face["box"]
+    assert abs(x + w / 2 - 225) < 15 and abs(y + h / 2 - 113) < 15
+    assert set(face["probs"]) == set(config.FER2013_EMOTIONS) and face["label"] in face["probs"]
+    assert list(face["keypoints"]) == list(config.KEYPOINT_NAMES)
+
+
+def test_tta_averages_each_face_with_its_mirror(models, photo_dir, capsys):
+    from fer_core.inference.runtime import EmotionClassifier
+
+    path = photo_dir / "astronaut.jpg"
+    assert main(["predict", str(path), "--json", "--no-keypoints", "--tta", "--model", str(models["emotion_tflite"])]) == 0
+    [face] = json.loads(capsys.readouterr().out)["faces"]
+    expected = EmotionClassifier.from_path(models["emotion_tflite"]).predict(cv2.imread(str(path)), [face["box"]],
+                                                                             flip_tta=True)[0]
+    np.testing.assert_allclose([face["probs"][name] for name in config.FER2013_EMOTIONS], expected, atol=1e-3)
+
+
+def test_folder_with_bad_files_processes_the_rest(models, photo_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    status = main(["predict", str(photo_dir), "--out", str(out), *emotion_args(models)])
+    captured = capsys.readouterr()
+    assert status == 1
+    lines = captured.out.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{photo_dir / 'astronaut.jpg'}: 1 face: ")
+    assert lines[1] == f"{photo_dir / 'dot.png'}: no face"
+    errors = captured.err.strip().splitlines()
+    assert f"error: {photo_dir / 'cut.png'}: cannot decode image: image file is truncated" in errors[0]
+    assert errors[1] == f"error: {photo_dir / 'empty.jpg'}: empty file (0 bytes)"
+    assert errors[2] == f"error: {photo_dir / 'notes.png'}: not an image file (unknown or corrupt format)"
+    assert errors[3] == "3 of 5 inputs failed"
+    annotated = cv2.imread(str(out / "astronaut.jpg"))
+    assert annotated.shape == (512, 512, 3)
+    saved = json.loads((out / "astronaut.json").read_text())
+    assert len(saved["faces"]) == 1 and saved["faces"][0]["label"]
+    assert json.loads((out / "dot.json").read_text())["faces"] == []
+
+
+def test_face_crops_with_detector_none(models, photo_dir, capsys):
+    assert main(["predict", str(photo_dir / "dot.png"), "--detector", "none", "--json", "--no-keypoints",
+                 "--model", str(models["emotion_tflite"])]) == 0
+    [face] = json.loads(capsys.readouterr().out)["faces"]
+    assert face["box"] == [0, 0, 1, 1] and face["label"] in config.FER2013_EMOTIONS
+
+
+def test_json_mode_reports_errors_as_records(models, photo_dir, capsys):
+    status = main(["predict", str(photo_dir / "notes.png"), str(photo_dir / "dot.png"), "--json",
+                   "--no-keypoints", "--model", str(models["emotion_tflite"])])
+    assert status == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "not an image file" in records[0]["error"]
+    assert records[1] == {"path": str(photo_dir / "dot.png"), "faces": []}
+
+
+def test_video_gives_per_frame_json_csv_and_annotated_video(models, video, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["predict", str(video), "--json", "--out", str(out), *emotion_args(models)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["frame"] for r in records] == list(range(6))
+    assert all(len(r["faces"]) == 1 for r in records)
+    assert {r["faces"][0]["track_id"] for r in records} == {0}
+    rows = list(csv.DictReader((out / "clip.csv").open()))
+    assert len(rows) == 6 and rows[0]["label"] in config.FER2013_EMOTIONS
+    assert float(rows[5]["x"]) > float(rows[0]["x"])  # the face moves right
+    assert "nose_tip_x" in rows[0] and "p_happy" in rows[0]
+    capture = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    assert int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 320
+    capture.release()
+
+
+def test_video_every_and_max_frames(models, video, capsys):
+    assert main(["predict", str(video), "--json", "--every", "2", "--max-frames", "2",
+                 "--no-keypoints", "--model", str(models["emotion_tflite"])]) == 0
+    frames = [json.loads(line)["frame"] for line in capsys.readouterr().out.splitlines()]
+    assert frames == [0, 2]
+
+
+def test_broken_video_is_reported(models, tmp_path, capsys):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(100))
+    assert main(["predict", str(broken), "--model", str(models["emotion_tflite"])]) == 1
+    assert "broken.mp4: not a readable video" in capsys.readouterr().err
+
+
+def test_model_errors_exit_2(tmp_path, photo_dir, capsys):
+    assert main(["predict", str(photo_dir / "dot.png"), "--model", str(tmp_path / "missing.keras")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.keras'}: no such model file"
+    assert main(["predict", str(tmp_path), "--no-emotion"]) == 2
+    assert "no image or video found" in capsys.readouterr().err
+
+
+def test_cli_with_tflite_models_runs_without_tensorflow(models, photo_dir):
+    code = ("import sys\nfrom fer_core.cli import main\n"
+            f"status = main(['predict', {str(photo_dir / 'astronaut.jpg')!r}, '--json', "
+            f"'--model', {str(models['emotion_int8'])!r}, '--keypoint-model', {str(models['keypoints_tflite'])!r}])\n"
+            "print(status, 'tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    record, status = out.stdout.strip().splitlines()
+    assert status == "0 False"
+    assert len(json.loads(record)["faces"]) == 1

@@ -1,0 +1,34 @@
+"""Datasets by name: discovery under FER_DATA_DIR and clear errors when things are missing."""
+
+import pytest
+
+from fer_core.data import find_datasets, load_dataset
+from fer_core.errors import DatasetError
+
+
+def test_find_datasets_lists_the_shared_data(data_root):
+    found = find_datasets(data_root)
+    assert {"fer2013", "ferplus", "ckplus48", "keypoints"} <= set(found)
+    assert "facial_keypoints" not in found  # Kaggle's training.csv is not in the shared data
+
+
+def test_missing_data_dir_says_how_to_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_DATA_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetError, match="data folder not found; set FER_DATA_DIR"):
+        load_dataset("fer2013")
+    assert find_datasets() == {}
+
+
+def test_absent_dataset_and_unknown_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_DATA_DIR", str(tmp_path))
+    with pytest.raises(DatasetError, match="put fer2013.csv"):
+        load_dataset("fer2013")
+    with pytest.raises(DatasetError, match="unknown dataset 'imagenet'"):
+        load_dataset("imagenet")
+
+
+def test_subset_by_role_and_bad_split(data_root):
+    sample = load_dataset("fer2013-sample")
+    assert len(sample.subset("train")) == 800 and len(sample.subset("PublicTest")) == 100
+    with pytest.raises(ValueError, match="has no split 'Validation'"):
+        sample.subset("Validation")

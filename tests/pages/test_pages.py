@@ -1,0 +1,192 @@
+"""The live webcam and photo pages under Streamlit's AppTest (no browser), on tiny models."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import cv2
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from fer_core.app.photo import encode_png
+from tests.inference_models import astronaut_bgr, tiny_models
+
+ROOT = Path(__file__).resolve().parents[2]
+LIVE_PAGE = str(ROOT / "pages" / "1_Live_webcam.py")
+PHOTO_PAGE = str(ROOT / "pages" / "2_Photo.py")
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    return tiny_models(tmp_path_factory)
+
+
+@pytest.fixture
+def with_models(paths, monkeypatch):
+    """The pages run the tiny models (as they would run the shipped ones)."""
+    monkeypatch.setenv("FER_EMOTION_MODEL", str(paths["emotion_keras"]))
+    monkeypatch.setenv("FER_KEYPOINT_MODEL", str(paths["keypoints_keras"]))
+    st.cache_resource.clear()
+    yield paths
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def without_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_EMOTION_MODEL", str(tmp_path / "emotion.keras"))
+    monkeypatch.setenv("FER_KEYPOINT_MODEL", str(tmp_path / "keypoints.keras"))
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+def run_page(path):
+    return AppTest.from_file(path, default_timeout=60).run()
+
+
+def image_captions(at):
+    return [caption for image in at.get("image") for caption in image.captions]
+
+
+def test_photo_page_upload_shows_the_annotated_photo_chart_and_downloads(with_models):
+    at = run_page(PHOTO_PAGE)
+    assert not at.exception and "Upload a photo" in at.info[0].value
+    at.file_uploader[0].upload("me.png", encode_png(astronaut_bgr()), "image/png").run()
+    assert not at.exception and not at.error
+    assert [h.value for h in at.subheader if h.value == "me.png"]
+    assert any("512x512, 1 face(s)" in caption for caption in image_captions(at))
+    assert len(at.get("plotly_chart")) == 1
+    assert [b.label for b in at.get("download_button")] == ["Annotated image (PNG)", "Results (JSON)"]
+
+
+def test_photo_page_bad_upload_is_one_line_and_the_good_one_still_shows(with_models):
+    at = run_page(PHOTO_PAGE)
+    at.file_uploader[0].upload("notes.png", b"this is not a picture", "image/png") \
+        .upload("me.png", encode_png(astronaut_bgr()), "image/png").run()
+    assert not at.exception
+    (error,) = at.error
+    assert error.value.startswith("Cannot use this photo: notes.png: not an image file")
+    assert "\n" not in error.value and "Traceback" not in error.value
+    assert any("1 face(s)" in caption for caption in image_captions(at))
+
+
+def test_photo_page_camera_input(with_models):
+    at = run_page(PHOTO_PAGE)
+    assert not at.camera_input  # the camera is off until asked for
+    camera_toggle = [t for t in at.toggle if t.label == "Use my camera"][0]
+    camera_toggle.set_value(True).run()
+    jpeg = cv2.imencode(".jpg", astronaut_bgr())[1].tobytes()
+    at.camera_input[0].set_value(("camera.jpg", jpeg, "image/jpeg")).run()
+    assert not at.exception and not at.error
+    assert [h.value for h in at.subheader if h.value == "camera.jpg"]
+    assert any("1 face(s)" in caption for caption in image_captions(at))
+
+
+def test_photo_page_sample_keypoints_and_saliency(with_models):
+    at = run_page(PHOTO_PAGE)
+    at.button[0].click().run()
+    assert not at.exception and [h.value for h in at.subheader if h.value == "astronaut.png"]
+    keypoints = [t for t in at.toggle if t.label == "Keypoints"][0]
+    assert keypoints.value is True and not keypoints.disabled
+    mirrored = [t for t in at.toggle if t.label == "Average with the mirrored face"][0]
+    assert mirrored.value is True and not mirrored.disabled
+    with_tta = [c.proto.spec for c in at.get("plotly_chart")]
+    mirrored.set_value(False).run()
+    assert not at.exception and [c.proto.spec for c in at.get("plotly_chart")] != with_tta  # other probabilities
+    mirrored.set_value(True).run()
+    keypoints.set_value(False).run()
+    assert not at.exception and any("1 face(s)" in caption for caption in image_captions(at))
+    [t for t in at.toggle if t.label == "Saliency map"][0].set_value(True).run()
+    assert not at.exception and not at.error
+    assert any(caption.startswith("occlusion: where face 1 looks") for caption in image_captions(at))
+    explained = [c for c in image_captions(at) if c.startswith("occlusion:")][0].split("'")[1]
+    assert f"Face 1: {explained} " in at.get("plotly_chart")[0].proto.spec  # the label the chart shows
+    at.radio[0].set_value("grad-cam").run()
+    assert not at.exception and not at.error
+    assert any(caption.startswith("grad-cam: where face 1 looks") for caption in image_captions(at))
+
+
+def test_photo_page_without_shipped_models_explains_how_to_get_them(without_models):
+    at = run_page(PHOTO_PAGE)
+    assert not at.exception
+    assert "No emotion model at" in at.warning[0].value and "python -m fer_core train" in at.warning[0].value
+    at.button[0].click().run()
+    assert not at.exception and any("1 face(s)" in caption for caption in image_captions(at))
+
+
+@pytest.fixture
+def no_webrtc_session():
+    """webrtc_streamer needs a live server session; under AppTest it renders with none."""
+    with mock.patch("streamlit_webrtc.component.get_this_session_info", return_value=None):
+        yield
+
+
+def test_live_page_renders_with_its_settings(with_models, no_webrtc_session):
+    at = run_page(LIVE_PAGE)
+    assert not at.exception and not at.error and not at.warning
+    assert at.title[0].value == "Live webcam"
+    assert at.selectbox[0].options == ["haar-track", "haar", "lbp", "mtcnn"]
+    assert {t.label for t in at.toggle} >= {"Smooth labels over frames", "Keypoints", "FPS on the video",
+                                            "Average with the mirrored face"}
+    assert [t.value for t in at.toggle if t.label == "Average with the mirrored face"] == [False]  # speed first
+    assert "Press START" in at.info[0].value
+    assert [m.label for m in at.metric] == ["FPS", "Latency per frame", "Faces in the last frame"]
+    annotator = at.session_state["live_annotator"]
+    assert annotator.pipeline.smoother is not None and annotator.pipeline.keypoints is None
+    assert annotator.pipeline.flip_tta is False
+    [t for t in at.toggle if t.label == "Average with the mirrored face"][0].set_value(True).run()
+    assert at.session_state["live_annotator"].pipeline.flip_tta is True
+    [t for t in at.toggle if t.label == "Keypoints"][0].set_value(True).run()
+    [t for t in at.toggle if t.label == "Smooth labels over frames"][0].set_value(False).run()
+    annotator = at.session_state["live_annotator"]
+    assert annotator.pipeline.keypoints is not None and annotator.pipeline.smoother is None
+
+
+def test_live_page_shows_the_session_results_the_callback_queued(with_models, no_webrtc_session):
+    import av
+
+    at = run_page(LIVE_PAGE)
+    annotator = at.session_state["live_annotator"]
+    frame = av.VideoFrame.from_ndarray(astronaut_bgr(), format="bgr24")
+    for _ in range(3):
+        annotator(frame)  # as streamlit-webrtc's worker thread would
+    at.run()
+    assert not at.exception
+    assert len(at.session_state["live_history"]) == 3
+    assert at.metric[2].value == "1"
+    assert len(at.get("plotly_chart")) == 1
+    assert [b.label for b in at.get("download_button")] == ["Download this session's results (CSV)"]
+
+
+def test_live_page_without_models_and_with_bad_ice_servers(without_models, no_webrtc_session, monkeypatch):
+    monkeypatch.setenv("FER_ICE_SERVERS", "not json")
+    at = run_page(LIVE_PAGE)
+    assert not at.exception
+    assert "No emotion model at" in at.warning[0].value
+    assert "FER_ICE_SERVERS is not valid JSON" in at.error[0].value
+
+
+NO_TENSORFLOW = """
+import sys
+from unittest import mock
+from streamlit.testing.v1 import AppTest
+with mock.patch("streamlit_webrtc.component.get_this_session_info", return_value=None):
+    live = AppTest.from_file(sys.argv[1], default_timeout=60).run()
+photo = AppTest.from_file(sys.argv[2], default_timeout=60).run()
+photo.button[0].click().run()
+[t for t in photo.toggle if t.label == "Saliency map"][0].set_value(True).run()  # occlusion
+assert not live.exception and not photo.exception, (live.exception, photo.exception)
+assert len(photo.get("plotly_chart")) == 1
+print("tensorflow" in sys.modules)
+"""
+
+
+def test_the_pages_do_not_import_tensorflow_with_tflite_models(with_models):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, LIVE_PAGE, PHOTO_PAGE], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
