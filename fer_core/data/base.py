@@ -6,6 +6,9 @@ import numpy as np
 
 from fer_core.config import CLASSIFICATION, KEYPOINTS
 
+# The split name that means every sample of a dataset.
+ALL_SPLITS = "all"
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -64,10 +67,13 @@ class Dataset:
         )
 
     def subset(self, split):
-        """Returns the samples of one split, by its name or its role (train/val/test)."""
+        """Returns the samples of one split, by its name or its role (train/val/test); ``"all"``
+        (``ALL_SPLITS``) returns every sample, e.g. to use a whole dataset as a cross-dataset check."""
+        if split == ALL_SPLITS and ALL_SPLITS not in self.split_names:
+            return self
         name = self.role_splits.get(split, split)
         if name not in self.split_names:
-            choices = ", ".join(list(self.split_names) + sorted(self.role_splits))
+            choices = ", ".join(list(self.split_names) + sorted(self.role_splits) + [ALL_SPLITS])
             raise ValueError(f"{self.name} has no split {split!r}; choose one of: {choices}")
         return self.select(self.splits == name)
 

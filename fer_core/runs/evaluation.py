@@ -34,14 +34,17 @@ def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=Non
         model_path: a ``.keras`` file, or a ``.tflite`` file (run through LiteRT; its info file is
             the one of the model it was exported from, e.g. ``emotion_int8.tflite`` -> ``emotion``'s).
         data: dataset name (see ``load_dataset``).
-        split: split name or role (train/val/test).
+        split: split name or role (train/val/test), or "all" (every sample: a cross-dataset check).
         flip_tta: average with horizontally flipped inputs (classifiers).
         fold, folds: k-fold split for CK+48-style folders (default: from model_info.json, else 0/10).
         runner: the model at ``model_path`` already loaded (``runtime.load_model_runner``), e.g. to
             time it as well; default: loaded here.
 
     Returns:
-        dict of metrics (see ``fer_core.runs.metrics``).
+        dict of metrics (see ``fer_core.runs.metrics``). For a classifier, the dataset's labels are
+        mapped to the model's by name (anger -> angry, sadness -> sad, ...): ``accuracy``,
+        ``macro_f1`` and ``n`` cover the samples of classes the model knows, and ``excluded``
+        gives {class: count} of the samples of classes it does not know.
     """
     info = model_info(model_path)
     fold = info.get("fold", 0) if fold is None else fold
@@ -55,8 +58,18 @@ def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=Non
         if runner.output_size != len(names):
             raise ModelError(f"{model_path}: model has {runner.output_size} outputs but "
                              f"{len(names)} label names")
+        excluded = unknown_class_counts(dataset, names)
         dataset = relabel(dataset, names)
+        return {**evaluate_outputs(dataset, predict_dataset(runner, dataset, flip_tta)), "excluded": excluded}
     return evaluate_outputs(dataset, predict_dataset(runner, dataset, flip_tta))
+
+
+def unknown_class_counts(dataset, model_label_names):
+    """{class name: sample count} of the dataset's classes that a model does not know (by name)."""
+    known = {canonical_emotion(n) for n in model_label_names}
+    counts = np.bincount(dataset.labels[dataset.labels >= 0], minlength=len(dataset.label_names))
+    return {name: int(count) for name, count in zip(dataset.label_names, counts)
+            if canonical_emotion(name) not in known and count}
 
 
 def relabel(dataset, model_label_names):
