@@ -70,7 +70,7 @@ def cmd_evaluate(args):
 
     runner = load_model_runner(args.model, prefer_tflite=False)
     metrics = evaluate_model(args.model, args.data, args.split, flip_tta=args.tta, fold=args.fold, folds=args.folds,
-                             runner=runner)
+                             runner=runner, raw=args.raw)
     if args.latency:
         from fer_core.inference.runtime import cpu_description, median_latency_ms
 
@@ -161,7 +161,9 @@ def build_parser():
     p = sub.add_parser("evaluate", help="evaluate a saved model on a dataset split")
     p.add_argument("--model", required=True, help="a .keras model file, or a .tflite file (run through LiteRT)")
     p.add_argument("--data", required=True, help="dataset name")
-    p.add_argument("--split", default="test", help="split name or role (default test)")
+    p.add_argument("--split", default="test", help="split name or role (default test), or all (every sample)")
+    p.add_argument("--raw", action="store_true", help="score the model's own probabilities, without the prior "
+                   "correction and temperature of its info file (output_adjustment) that the app applies")
     p.add_argument("--tta", action="store_true", help="average with horizontally flipped images (classifiers)")
     p.add_argument("--latency", action="store_true",
                    help="also time one face (median of 200 calls, batch of 1) and name this machine's CPU")

@@ -1,6 +1,7 @@
-"""How sure a classifier is, as the app shows it: probabilities calibrated by a temperature (fitted on
-the validation split by ``fer_core.runs.calibration``) and an "uncertain" flag when the two most
-probable classes are close. Pure NumPy.
+"""How sure a classifier is, as the app shows it: probabilities corrected for the training classes'
+prior and calibrated by a temperature (both fitted on the validation split by
+``fer_core.runs.calibration`` and kept in the model's info file as ``output_adjustment``), and an
+"uncertain" flag when the two most probable classes are close. Pure NumPy.
 """
 
 import numpy as np
@@ -29,3 +30,44 @@ def is_uncertain(probabilities, margin=UNCERTAIN_MARGIN):
     """True where the two most probable classes are closer than ``margin`` (array (..., C) in, bool out)."""
     top_two = np.sort(np.asarray(probabilities), axis=-1)[..., -2:]
     return (top_two[..., 1] - top_two[..., 0]) < margin
+
+
+def correct_prior(probabilities, class_prior, power):
+    """Divides probabilities by the training classes' prior to a power, and renormalises.
+
+    A classifier trained where neutral and happy faces are common says neutral or happy more
+    often than it should where they are not (logit adjustment, Menon et al. 2021): power 1
+    removes the training prior entirely, 0 leaves the model as it is.
+
+    Arguments:
+        probabilities: array (..., C).
+        class_prior: the training split's class shares (C,), summing to 1.
+        power: how much of the prior to remove (0 to 1).
+
+    Returns:
+        float32 array of the same shape, rows summing to 1.
+    """
+    adjusted = np.asarray(probabilities, np.float64) / np.power(np.clip(np.asarray(class_prior, np.float64),
+                                                                        1e-6, 1.0), float(power))
+    return (adjusted / adjusted.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def adjust_probabilities(probabilities, adjustment=None):
+    """A model's probabilities as the app shows them: prior-corrected, then temperature-scaled.
+
+    Arguments:
+        probabilities: array (..., C) straight from the model.
+        adjustment: the ``output_adjustment`` of the model's info file, {"class_prior", "prior_power",
+            "temperature"} (each optional), or None for no change.
+
+    Returns:
+        float32 array of the same shape.
+    """
+    if not adjustment:
+        return np.asarray(probabilities, np.float32)
+    out = probabilities
+    if adjustment.get("class_prior") is not None and adjustment.get("prior_power"):
+        out = correct_prior(out, adjustment["class_prior"], adjustment["prior_power"])
+    if adjustment.get("temperature", 1.0) != 1.0:
+        out = apply_temperature(out, adjustment["temperature"])
+    return np.asarray(out, np.float32)

@@ -26,6 +26,7 @@ import numpy as np
 
 from fer_core import config
 from fer_core.errors import ModelError
+from fer_core.inference.confidence import adjust_probabilities
 from fer_core.data.face_crops import EMOTION_MARGIN, KEYPOINT_MARGIN, crop_face, points_from_crop, to_gray
 
 from fer_core.config import CLASSIFICATION, KEYPOINTS
@@ -391,6 +392,11 @@ class EmotionClassifier(_FaceModel):
     def label_names(self):
         return self.info.label_names
 
+    @property
+    def adjustment(self):
+        """The info file's ``output_adjustment`` ({"class_prior", "prior_power", "temperature"}) or None."""
+        return self.info.extra.get("output_adjustment")
+
     def predict_crops(self, crops, flip_tta=False):
         """Class probabilities for face crops, in one model call.
 
@@ -400,13 +406,14 @@ class EmotionClassifier(_FaceModel):
                 augmentation, as ``evaluate --tta``: more accurate, at twice the model time).
 
         Returns:
-            float32 array (N, C), rows summing to about 1.
+            float32 array (N, C), rows summing to about 1, adjusted as the model's info file says
+            (``output_adjustment``: prior correction and temperature, ``confidence.adjust_probabilities``).
         """
         batch = crops_to_batch(crops)
         if not flip_tta:
-            return self.runner.run(batch)
+            return adjust_probabilities(self.runner.run(batch), self.adjustment)
         both = self.runner.run(np.concatenate([batch, batch[:, :, ::-1]]))
-        return (both[:len(batch)] + both[len(batch):]) / 2
+        return adjust_probabilities((both[:len(batch)] + both[len(batch):]) / 2, self.adjustment)
 
     def predict(self, image, boxes, flip_tta=False):
         """Class probabilities for the faces of a frame, in one model call.

@@ -10,12 +10,14 @@ Applying a fitted temperature is inference's business (``fer_core.inference.conf
 
 import numpy as np
 
-from fer_core.inference.confidence import apply_temperature
+from fer_core.inference.confidence import apply_temperature, correct_prior
 
 # Bins of the expected calibration error and the reliability diagram (equal-width confidence bins).
 ECE_BINS = 15
 # The temperature is searched in this range (T < 1 sharpens, T > 1 softens).
 TEMPERATURE_RANGE = (0.05, 20.0)
+# The prior-correction powers tried (0: none, 1: the training prior removed entirely).
+PRIOR_POWERS = tuple(np.round(np.arange(0.0, 1.0001, 0.05), 2))
 
 
 def negative_log_likelihood(probabilities, labels):
@@ -94,3 +96,49 @@ def calibration_report(val_probabilities, val_labels, test_probabilities, test_l
         "reliability_before": reliability_bins(test_probabilities, test_labels, bins),
         "reliability_after": reliability_bins(calibrated, test_labels, bins),
     }
+
+
+def macro_f1(probabilities, labels, classes):
+    """Macro-averaged F1 of the argmax over the classes present in ``labels``."""
+    from sklearn.metrics import f1_score
+
+    present = np.unique(labels)
+    return float(f1_score(labels, np.asarray(probabilities).argmax(axis=1), labels=present, average="macro",
+                          zero_division=0)) if len(present) and classes else 0.0
+
+
+def fit_prior_power(probabilities, labels, class_prior, powers=PRIOR_POWERS):
+    """The prior-correction power that gives the best macro-F1 on the validation split.
+
+    Macro-F1 weighs every class alike, so the power chosen is the one at which the model stops
+    favouring the classes that were frequent in training; ties go to the smaller power.
+
+    Arguments:
+        probabilities: array (N, C) of a model's probabilities on the validation split.
+        labels: int array (N,) of the true classes.
+        class_prior: the training split's class shares (C,).
+        powers: the powers tried.
+
+    Returns:
+        (power, {power: macro-F1}) with the scores of every power tried.
+    """
+    classes = probabilities.shape[1]
+    scores = {float(power): macro_f1(correct_prior(probabilities, class_prior, power), labels, classes)
+              for power in powers}
+    best = max(scores.values())
+    return min(power for power, score in scores.items() if score >= best - 1e-12), scores
+
+
+def fit_output_adjustment(probabilities, labels, class_prior):
+    """The ``output_adjustment`` of a classifier's info file, fitted on its validation split.
+
+    First the prior-correction power (``fit_prior_power``), then the temperature of the corrected
+    probabilities (``fit_temperature``).
+
+    Returns:
+        {"class_prior": [...], "prior_power", "temperature", "val_macro_f1": {power: score}}.
+    """
+    power, scores = fit_prior_power(probabilities, labels, class_prior)
+    corrected = correct_prior(probabilities, class_prior, power)
+    return {"class_prior": [float(v) for v in class_prior], "prior_power": power,
+            "temperature": fit_temperature(corrected, labels), "val_macro_f1": scores}

@@ -12,6 +12,7 @@ from fer_core.data import load_dataset
 from fer_core.errors import ModelError
 from fer_core.runs.metrics import classification_metrics, keypoint_metrics
 from fer_core.inference.batch import predict_dataset
+from fer_core.inference.confidence import adjust_probabilities
 from fer_core.inference.runtime import load_model_runner, read_info_file
 
 
@@ -27,7 +28,7 @@ def evaluate_outputs(dataset, outputs):
     return classification_metrics(dataset.labels, outputs.argmax(axis=1), dataset.label_names)
 
 
-def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=None, runner=None):
+def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=None, runner=None, raw=False):
     """Evaluates a saved model on one split of a dataset.
 
     Arguments:
@@ -39,6 +40,8 @@ def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=Non
         fold, folds: k-fold split for CK+48-style folders (default: from model_info.json, else 0/10).
         runner: the model at ``model_path`` already loaded (``runtime.load_model_runner``), e.g. to
             time it as well; default: loaded here.
+        raw: score the model's own probabilities, without the ``output_adjustment`` (prior
+            correction, temperature) of its info file that the app applies.
 
     Returns:
         dict of metrics (see ``fer_core.runs.metrics``). For a classifier, the dataset's labels are
@@ -60,7 +63,10 @@ def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=Non
                              f"{len(names)} label names")
         excluded = unknown_class_counts(dataset, names)
         dataset = relabel(dataset, names)
-        return {**evaluate_outputs(dataset, predict_dataset(runner, dataset, flip_tta)), "excluded": excluded}
+        outputs = predict_dataset(runner, dataset, flip_tta)
+        if not raw:
+            outputs = adjust_probabilities(outputs, info.get("output_adjustment"))
+        return {**evaluate_outputs(dataset, outputs), "excluded": excluded}
     return evaluate_outputs(dataset, predict_dataset(runner, dataset, flip_tta))
 
 

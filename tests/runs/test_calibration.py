@@ -55,3 +55,23 @@ def test_reliability_bins_count_every_sample_once_and_leave_empty_bins_empty():
 
 def test_uncertain_when_the_two_best_classes_are_close():
     assert is_uncertain(np.array([[0.40, 0.35, 0.25], [0.8, 0.1, 0.1]])).tolist() == [True, False]
+
+
+def test_prior_power_is_chosen_on_macro_f1_and_removes_a_learned_bias():
+    from fer_core.inference.confidence import adjust_probabilities, correct_prior
+    from fer_core.runs.calibration import fit_output_adjustment, fit_prior_power
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 2000)
+    evidence = np.where(labels == 1, 0.65, 0.35) + rng.normal(0, 0.15, 2000)  # class 1 when evidence > 0.5
+    prior = np.array([0.9, 0.1])  # trained where class 0 was 9 times as common: the model leans to 0
+    probabilities = np.stack([(1 - evidence) * prior[0], evidence * prior[1]], axis=1)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    power, scores = fit_prior_power(probabilities, labels, prior)
+    assert power >= 0.8 and scores[power] > scores[0.0] + 0.2
+    assert np.allclose(correct_prior(probabilities, prior, 0.0), probabilities, atol=1e-6)
+    adjustment = fit_output_adjustment(probabilities, labels, prior)
+    assert adjustment["prior_power"] == power and adjustment["temperature"] > 0
+    shown = adjust_probabilities(probabilities, adjustment)
+    assert (shown.argmax(axis=1) == labels).mean() > (probabilities.argmax(axis=1) == labels).mean() + 0.2
+    assert adjust_probabilities(probabilities, None).tolist() == probabilities.astype(np.float32).tolist()
