@@ -10,7 +10,7 @@ Applying a fitted temperature is inference's business (``fer_core.inference.conf
 
 import numpy as np
 
-from fer_core.inference.confidence import apply_temperature, correct_prior
+from fer_core.inference.confidence import adjust_probabilities, apply_temperature, correct_prior
 
 # Bins of the expected calibration error and the reliability diagram (equal-width confidence bins).
 ECE_BINS = 15
@@ -77,24 +77,32 @@ def expected_calibration_error(probabilities, labels, bins=ECE_BINS):
     return float(sum(row["count"] * abs(row["confidence"] - row["accuracy"]) for row in rows if row["count"]) / total)
 
 
-def calibration_report(val_probabilities, val_labels, test_probabilities, test_labels, bins=ECE_BINS):
-    """Temperature fitted on the validation split; ECE and reliability on the test split before and after.
+def calibration_report(val_probabilities, val_labels, test_probabilities, test_labels, class_prior=None,
+                       prior_power=0.0, bins=ECE_BINS):
+    """The model's calibration on the test split before and after its output adjustment.
+
+    The adjustment is the prior correction (``class_prior`` to ``prior_power``; none by default)
+    and then a temperature fitted on the corrected validation probabilities.
 
     Returns:
         {"temperature", "bins", "ece_before", "ece_after", "nll_before", "nll_after",
-         "reliability_before", "reliability_after"} (the last two from ``reliability_bins``).
+         "reliability_before", "reliability_after"}: "before" is the model's own probabilities,
+        "after" the adjusted ones (the last two from ``reliability_bins``).
     """
-    temperature = fit_temperature(val_probabilities, val_labels)
-    calibrated = apply_temperature(test_probabilities, temperature)
+    def corrected(probabilities):
+        return correct_prior(probabilities, class_prior, prior_power) if class_prior is not None else probabilities
+
+    temperature = fit_temperature(corrected(val_probabilities), val_labels)
+    adjusted = apply_temperature(corrected(test_probabilities), temperature)
     return {
         "temperature": temperature,
         "bins": bins,
         "ece_before": expected_calibration_error(test_probabilities, test_labels, bins),
-        "ece_after": expected_calibration_error(calibrated, test_labels, bins),
+        "ece_after": expected_calibration_error(adjusted, test_labels, bins),
         "nll_before": negative_log_likelihood(test_probabilities, test_labels),
-        "nll_after": negative_log_likelihood(calibrated, test_labels),
+        "nll_after": negative_log_likelihood(adjusted, test_labels),
         "reliability_before": reliability_bins(test_probabilities, test_labels, bins),
-        "reliability_after": reliability_bins(calibrated, test_labels, bins),
+        "reliability_after": reliability_bins(adjusted, test_labels, bins),
     }
 
 
@@ -129,16 +137,50 @@ def fit_prior_power(probabilities, labels, class_prior, powers=PRIOR_POWERS):
     return min(power for power, score in scores.items() if score >= best - 1e-12), scores
 
 
-def fit_output_adjustment(probabilities, labels, class_prior):
-    """The ``output_adjustment`` of a classifier's info file, fitted on its validation split.
+def calibrate_model(model_path, data, runner=None, fold=None, folds=None):
+    """Fits a classifier's ``output_adjustment`` on its validation split and measures it on the test split.
 
-    First the prior-correction power (``fit_prior_power``), then the temperature of the corrected
-    probabilities (``fit_temperature``).
+    Arguments:
+        model_path: a ``.keras`` or ``.tflite`` classifier with its info file.
+        data: the dataset it was trained on (its train split gives the class prior: the mean of the
+            soft labels where there are some, as FER+'s votes, else the label shares).
+        runner: the model already loaded (``runtime.load_model_runner``); default: loaded here.
+        fold, folds: k-fold split of folder datasets (default: from the info file).
+
+    The prior-correction power is chosen first (``fit_prior_power``), then the temperature of the
+    corrected probabilities (``calibration_report``).
 
     Returns:
-        {"class_prior": [...], "prior_power", "temperature", "val_macro_f1": {power: score}}.
+        {"output_adjustment": {"class_prior", "prior_power", "temperature", "val_macro_f1"},
+         "calibration": the test split's ``calibration_report`` (the model's own probabilities
+         against the adjusted ones), "test_accuracy_raw", "test_accuracy_adjusted", "val_split",
+         "test_split", "n"}.
     """
-    power, scores = fit_prior_power(probabilities, labels, class_prior)
-    corrected = correct_prior(probabilities, class_prior, power)
-    return {"class_prior": [float(v) for v in class_prior], "prior_power": power,
-            "temperature": fit_temperature(corrected, labels), "val_macro_f1": scores}
+    from fer_core.data import load_dataset
+    from fer_core.inference.batch import predict_dataset
+    from fer_core.inference.runtime import load_model_runner
+    from fer_core.runs.evaluation import model_info, relabel
+
+    info = model_info(model_path)
+    runner = runner or load_model_runner(model_path, prefer_tflite=False)
+    names = info.get("label_names")
+    fold = info.get("fold", 0) if fold is None else fold
+    folds = info.get("folds", 10) if folds is None else folds
+    dataset = load_dataset(data, fold=fold, folds=folds)
+    train, val, test = (dataset.subset(role).labelled() for role in ("train", "val", "test"))
+    prior = (train.soft_labels.mean(axis=0) if train.soft_labels is not None
+             else np.bincount(train.labels, minlength=len(train.label_names)) / max(len(train), 1))
+    if names and tuple(names) != tuple(train.label_names):
+        raise ValueError(f"{model_path}: its classes are not those of {data}; calibrate it on its own dataset")
+    val, test = relabel(val, names or train.label_names), relabel(test, names or train.label_names)
+    val_p, test_p = predict_dataset(runner, val), predict_dataset(runner, test)
+    power, scores = fit_prior_power(val_p, val.labels, prior)
+    report = calibration_report(val_p, val.labels, test_p, test.labels, prior, power)
+    adjustment = {"class_prior": [float(v) for v in prior], "prior_power": power,
+                  "temperature": report["temperature"], "val_macro_f1": scores}
+    adjusted = adjust_probabilities(test_p, adjustment)
+    return {"output_adjustment": adjustment, "calibration": report,
+            "test_accuracy_raw": float((test_p.argmax(1) == test.labels).mean()),
+            "test_accuracy_adjusted": float((adjusted.argmax(1) == test.labels).mean()),
+            "val_split": str(val.splits[0]) if len(val) else "", "test_split": str(test.splits[0]) if len(test) else "",
+            "n": int(len(test))}

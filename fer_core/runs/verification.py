@@ -115,8 +115,8 @@ def check_against_run(name, model_path, run_dir):
 
     config, metrics = read_json(run_dir / "config.json") or {}, read_json(run_dir / "metrics.json") or {}
     data, split = config.get("data", "?"), metrics.get("split", "test")
-    return check_figure(name, data, split, metrics, lambda: evaluate_model(
-        model_path, data, split, fold=config.get("fold"), folds=config.get("folds")))
+    return check_figure(name, data, split, metrics, lambda: evaluate_model(  # raw: as the run recorded it
+        model_path, data, split, fold=config.get("fold"), folds=config.get("folds"), raw=True))
 
 
 def verify_run_record(run_dir):

@@ -59,7 +59,7 @@ def test_uncertain_when_the_two_best_classes_are_close():
 
 def test_prior_power_is_chosen_on_macro_f1_and_removes_a_learned_bias():
     from fer_core.inference.confidence import adjust_probabilities, correct_prior
-    from fer_core.runs.calibration import fit_output_adjustment, fit_prior_power
+    from fer_core.runs.calibration import fit_prior_power, fit_temperature
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 2000)
@@ -70,8 +70,8 @@ def test_prior_power_is_chosen_on_macro_f1_and_removes_a_learned_bias():
     power, scores = fit_prior_power(probabilities, labels, prior)
     assert power >= 0.8 and scores[power] > scores[0.0] + 0.2
     assert np.allclose(correct_prior(probabilities, prior, 0.0), probabilities, atol=1e-6)
-    adjustment = fit_output_adjustment(probabilities, labels, prior)
-    assert adjustment["prior_power"] == power and adjustment["temperature"] > 0
+    adjustment = {"class_prior": prior, "prior_power": power,
+                  "temperature": fit_temperature(correct_prior(probabilities, prior, power), labels)}
     shown = adjust_probabilities(probabilities, adjustment)
     assert (shown.argmax(axis=1) == labels).mean() > (probabilities.argmax(axis=1) == labels).mean() + 0.2
     assert adjust_probabilities(probabilities, None).tolist() == probabilities.astype(np.float32).tolist()
