@@ -50,33 +50,47 @@ def known_weaknesses(task, data):
     return list(WEAKNESSES.get("keypoints" if task == "keypoints" else data, []))
 
 
+# Where an emotion classifier is checked beyond its own test split: the other labels of the same
+# images, and CK+48 (posed faces from another lab, every image, labels mapped by name).
+OTHER_LABELS = {"fer2013": ("ferplus", "FER+ majority labels"), "ferplus": ("fer2013", "FER2013 labels")}
+CROSS_DATASET = ("ckplus48", "all")
+
+
 def extra_results(model_path, task, data, split, runtime_path=None):
-    """(description, value, command) rows beyond the test split for a classifier trained on fer2013:
-    flip TTA and FER+ majority labels on that split, and flip TTA of ``runtime_path`` (the TFLite
-    file the app runs, which its Photo page averages with the mirrored face) when given; [] for
-    other models."""
+    """(description, value, command) rows beyond the test split for an emotion classifier trained on
+    fer2013 or ferplus: flip TTA, the other label set of the same images, all of CK+48 (the
+    cross-dataset check), and flip TTA of ``runtime_path`` (the TFLite file the app runs, which
+    its Photo page averages with the mirrored face) when given; [] for other models."""
     from fer_core.runs.evaluation import evaluate_model
     from fer_core.runs.cards import evaluate_command
     from fer_core.inference.runtime import load_model_runner
 
-    if task != "classification" or data != "fer2013":
+    if task != "classification" or data not in OTHER_LABELS:
         return []
-    checks = [(model_path, "fer2013", True, f"accuracy on {split} with flip TTA"),
-              (model_path, "ferplus", False, f"accuracy on FER+ majority labels, {split} (contempt rows left out)")]
+    other, other_name = OTHER_LABELS[data]
+    checks = [(model_path, data, split, True, f"accuracy on {split} with flip TTA"),
+              (model_path, other, split, False, f"accuracy on {other_name}, {split} (classes it does not know left out)"),
+              (model_path, *CROSS_DATASET, False, "CK+48, all 981 posed faces (another lab; the classes it knows)")]
     if runtime_path is not None:
-        checks.append((runtime_path, "fer2013", True,
+        checks.append((runtime_path, data, split, True,
                        f"accuracy of `{Path(runtime_path).name}` (what the app runs) on {split} with flip TTA"))
     rows, runners = [], {}
-    for path, data, tta, what in checks:
+    for path, dataset, on, tta, what in checks:
         if path not in runners:
             runners[path] = load_model_runner(path, prefer_tflite=False)  # each file loaded once
-        result = evaluate_model(path, data, split, flip_tta=tta, runner=runners[path])
-        command = evaluate_command(path, data, split, *(["--tta"] if tta else []))
-        rows.append((what, f"{100 * result['accuracy']:.2f}% (n={result['n']})", command))
+        result = evaluate_model(path, dataset, on, flip_tta=tta, runner=runners[path])
+        command = evaluate_command(path, dataset, on, *(["--tta"] if tta else []))
+        value = f"{100 * result['accuracy']:.2f}% (n={result['n']:,})"
+        if dataset == CROSS_DATASET[0]:
+            recall = ", ".join(f"{name} {v['recall']:.2f}" for name, v in result["per_class"].items() if v["support"])
+            left_out = ", ".join(f"{name} {count}" for name, count in result.get("excluded", {}).items())
+            value += f", macro-F1 {result['macro_f1']:.3f}; recall {recall}" + (
+                f"; left out: {left_out}" if left_out else "")
+        rows.append((what, value, command))
     return rows
 
 
-def write_model_card(name, model_path, run_dir, info, exports, latency, out_path):
+def write_model_card(name, model_path, run_dir, info, exports, latency, out_path, calibration=None):
     """Renders the model card of a run's model and writes it.
 
     Arguments:
@@ -87,6 +101,8 @@ def write_model_card(name, model_path, run_dir, info, exports, latency, out_path
         exports: list of (file name, size in bytes, metric name, keras score, tflite score).
         latency: the ``model_card.latency_log``.
         out_path: the markdown file to write.
+        calibration: the classifier's ``calibration_of`` when already measured (``ship``); default:
+            measured here.
     """
     from fer_core.runs.cards import measured_weaknesses, render_model_card
     from fer_core.runs.records import earlier_runs
@@ -99,12 +115,28 @@ def write_model_card(name, model_path, run_dir, info, exports, latency, out_path
     if info["task"] == "classification":
         weaknesses = measured_weaknesses(metrics) + weaknesses
     runtime = info.get("runtime_tflite")
-    extra = extra_results(model_path, info["task"], config["data"], metrics.get("split", "PrivateTest"),
-                          Path(model_path).with_name(runtime) if runtime else None)
+    runtime_path = Path(model_path).with_name(runtime) if runtime else None
+    extra = extra_results(model_path, info["task"], config["data"], metrics.get("split", "PrivateTest"), runtime_path)
+    calibration = calibration or calibration_of(runtime_path or model_path, info, config["data"])
     card = render_model_card(name, model_path, run_dir, config, info, metrics, history, exports, latency,
-                             extra, weaknesses, earlier_runs(config))
+                             extra, weaknesses, earlier_runs(config), calibration)
     write_text_atomic(out_path, card)
     print(f"wrote {out_path}")
+
+
+def calibration_of(model_path, info, data):
+    """``calibrate_model`` of a classifier on its dataset (with ``"model"``: the file measured), or
+    None for a keypoint model or a dataset without validation and test splits."""
+    from fer_core.errors import DatasetError
+    from fer_core.runs.calibration import calibrate_model
+
+    if info["task"] != "classification":
+        return None
+    try:
+        return {**calibrate_model(model_path, data), "model": str(model_path)}
+    except (DatasetError, ValueError) as error:
+        print(f"no calibration for {model_path}: {error}")
+        return None
 
 
 def add_parser(subparsers):

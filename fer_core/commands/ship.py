@@ -12,6 +12,10 @@ Takes RUN/model.keras and writes, into --out (default assets/models):
   (--runtime says which of the two the app and `predict` run),
   NAME.md (the model card: data, split, the training command, test results,
   per-class results, confusion matrix, sizes, latency, learning curve).
+A classifier also gets its output adjustment, fitted on the validation split with
+the runtime file (`python -m fer_core calibrate`): the class-prior correction and
+temperature the app applies, stored in NAME.model_info.json with the adjusted
+test accuracy, which `verify` measures again.
 Latency is measured on this machine's CPU and added to the latency of earlier
 ships measured on other CPUs, kept while the shipped files are byte-identical.
 Classifiers trained on fer2013 also get accuracy with flip test-time
@@ -35,7 +39,7 @@ def add_parser(subparsers):
 
 def run(args):
     """Ships the model; returns the exit status."""
-    from fer_core.commands.card import write_model_card
+    from fer_core.commands.card import calibration_of, write_model_card
     from fer_core.errors import ModelError
     from fer_core.training.export import export_model
     from fer_core.runs.cards import latency_log
@@ -67,10 +71,17 @@ def run(args):
     exports.insert(0, (model_path.name, model_path.stat().st_size, None, None, None))
     latency_by_cpu = latency_log(earlier_latency, cpu_description(), {f: file_sha256(out / f) for f, *_ in exports},
                                  latency)
+    runtime_tflite = f"{args.name}{'_int8' if int8_runtime else ''}.tflite"
     shipped_info = {**info, "run": str(run_dir),
                     "ms_per_face": latency[f"LiteRT {'int8' if int8_runtime else 'float32'}"],
-                    "runtime_tflite": f"{args.name}{'_int8' if int8_runtime else ''}.tflite",
-                    "latency_by_cpu": latency_by_cpu}
+                    "runtime_tflite": runtime_tflite, "latency_by_cpu": latency_by_cpu}
+    calibration = calibration_of(out / runtime_tflite, info, config["data"])
+    if calibration:  # what the app applies to the runtime file's probabilities, and its figure for verify
+        shipped_info["output_adjustment"] = calibration["output_adjustment"]
+        shipped_info["adjusted_test"] = {"file": runtime_tflite, "data": config["data"],
+                                         "split": calibration["test_split"], "n": calibration["n"],
+                                         "accuracy": calibration["test_accuracy_adjusted"]}
     write_json_atomic(info_path, shipped_info)
-    write_model_card(args.name, model_path, run_dir, shipped_info, exports, latency_by_cpu, out / f"{args.name}.md")
+    write_model_card(args.name, model_path, run_dir, shipped_info, exports, latency_by_cpu, out / f"{args.name}.md",
+                     calibration)
     return 0

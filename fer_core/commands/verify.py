@@ -37,10 +37,12 @@ def run(args):
     """Checks the records; returns the exit status."""
     from pathlib import Path
 
-    from fer_core.runs.verification import EVALUATED, finished_run_records, verify_finished_run, verify_shipped_model
+    from fer_core.runs.verification import (EVALUATED, finished_run_records, verify_finished_run,
+                                            verify_shipped_adjustment, verify_shipped_model)
 
     targets = [(verify_finished_run, path) for path in finished_run_records(args.runs)]
-    targets += [(verify_shipped_model, path) for folder in args.models for path in sorted(Path(folder).glob("*.keras"))]
+    shipped = [path for folder in args.models for path in sorted(Path(folder).glob("*.keras"))]
+    targets += [(check, path) for path in shipped for check in (verify_shipped_model, verify_shipped_adjustment)]
     checks = []
     for number, (verify, path) in enumerate(targets, 1):
         check = verify(path)

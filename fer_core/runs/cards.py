@@ -164,8 +164,35 @@ def evaluate_command(model_path, data, split, *options):
                      *options, "--json"])
 
 
+def calibration_section(calibration, model_path, data):
+    """The "Calibrated confidence" section of a classifier's card (markdown lines).
+
+    Arguments:
+        calibration: the result of ``runs.calibration.calibrate_model``.
+        model_path: the file it was measured on; data: its dataset.
+    """
+    adjustment, report = calibration["output_adjustment"], calibration["calibration"]
+    rows = [(f"{before['low']:.2f}-{before['high']:.2f}", *(
+        f"{b['count']:,}" + (f" / {b['confidence']:.2f} / {b['accuracy']:.2f}" if b["count"] else "")
+        for b in (before, after)))
+        for before, after in zip(report["reliability_before"], report["reliability_after"])
+        if before["count"] or after["count"]]
+    return ["", "## Calibrated confidence", "",
+            f"The app shows this model's probabilities corrected for the training classes' prior (power "
+            f"{adjustment['prior_power']:.2f}, the best macro-F1 on `{calibration['val_split']}`) and scaled by a "
+            f"temperature of {adjustment['temperature']:.3f} fitted on the same split. On `{calibration['test_split']}` "
+            f"(n={calibration['n']:,}): accuracy {100 * calibration['test_accuracy_raw']:.2f}% raw and "
+            f"{100 * calibration['test_accuracy_adjusted']:.2f}% adjusted; expected calibration error "
+            f"({report['bins']} bins) **{report['ece_before']:.4f}** raw and **{report['ece_after']:.4f}** adjusted.",
+            "", "Reliability (faces / mean confidence / accuracy in each confidence bin; a calibrated model's two "
+            "last numbers agree):", "",
+            _table(["confidence", "raw", "adjusted"], rows), "", "Reproduce:", "", "```bash",
+            f"FER_DATA_DIR=../shared/data python -m fer_core calibrate --model {model_path} --data {data} --json",
+            "```"]
+
+
 def render_model_card(name, model_path, run_dir, config, info, metrics, history, exports, latency,
-                      extra_results=(), weaknesses=(), earlier_runs=()):
+                      extra_results=(), weaknesses=(), earlier_runs=(), calibration=None):
     """Renders a model card.
 
     Arguments:
@@ -181,6 +208,8 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
         weaknesses: list of sentences.
         earlier_runs: list of (config, run_dir) whose models this run used (``--init-from``,
             ``--teacher``), each before the runs that use it: their commands come first.
+        calibration: a classifier's ``runs.calibration.calibrate_model`` result (measured on the
+            file the app runs, when shipped), or None.
 
     Returns:
         markdown text.
@@ -231,6 +260,8 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
     if extra_results:
         out += ["", "## More results", "", _table(["what", "value", "command"],
                                                   [(d, v, f"`{c}`") for d, v, c in extra_results])]
+    if calibration:
+        out += calibration_section(calibration, calibration.get("model", model_path), data)
     out += ["", "## Size and speed", "",
             _table(["file", "size", "metric", "Keras", "TFLite"],
                    [(f, f"{b / 1024:.0f} KiB", m or "", "" if k is None else f"{k:.4f}",

@@ -205,6 +205,25 @@ def verify_shipped_model(model_path):
     return check_against_run(model_path.as_posix(), model_path, run_dir)
 
 
+def verify_shipped_adjustment(model_path):
+    """Evaluates the file a shipped classifier runs, with its output adjustment, against the adjusted
+    test figure its info file states (``ship`` records it).
+
+    Returns:
+        ``FigureCheck``, or None when the info file states no adjusted figure.
+    """
+    from fer_core.runs.evaluation import evaluate_model
+
+    model_path = Path(model_path)
+    info = read_json(model_path.with_name(f"{model_path.stem}.model_info.json")) or {}
+    stated = info.get("adjusted_test")
+    if not stated:
+        return None
+    runtime = model_path.with_name(stated["file"])
+    return check_figure(f"{runtime.as_posix()} (adjusted)", stated["data"], stated["split"], stated,
+                        lambda: evaluate_model(runtime, stated["data"], stated["split"]))
+
+
 def finished_run_records(roots):
     """The finished run folders under ``roots`` (metrics.json, and model.keras or predictions.csv), in order."""
     from fer_core.runs.records import find_runs

@@ -114,6 +114,16 @@ def test_ship_writes_model_files_and_a_card_from_a_run(tmp_path, data_root, caps
     assert info["runtime_tflite"] == "emotion.tflite" and "run `emotion.tflite`" in card
     evaluate_tflite = f"python -m fer_core evaluate --model {out / 'emotion_int8.tflite'} --data fer2013-sample"
     assert evaluate_tflite in card and "Latency per face (batch of 1, median) on each CPU" in card
+    # the output adjustment the app applies, fitted on the validation split with the runtime file
+    adjustment, adjusted = info["output_adjustment"], info["adjusted_test"]
+    assert classifier.adjustment == adjustment and 0 <= adjustment["prior_power"] <= 1
+    assert adjusted["file"] == "emotion.tflite" and adjusted["split"] == "PrivateTest"
+    from fer_core.runs.evaluation import evaluate_model
+
+    shown = evaluate_model(out / "emotion.tflite", "fer2013-sample", "PrivateTest")
+    assert shown["accuracy"] == pytest.approx(adjusted["accuracy"])
+    assert "## Calibrated confidence" in card and f"temperature of {adjustment['temperature']:.3f}" in card
+    assert f"python -m fer_core calibrate --model {out / 'emotion.tflite'} --data fer2013-sample --json" in card
 
 
 def test_ship_keeps_latency_measured_on_other_cpus_for_the_same_files(tmp_path, data_root):

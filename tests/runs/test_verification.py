@@ -45,14 +45,15 @@ def test_verify_finds_a_changed_figure_in_a_run_record_and_a_shipped_model(tmp_p
     assert verify_run_record(run).ok and verify_shipped_model(models / "emotion.keras").ok
     assert main(["verify", "--runs", str(runs), "--models", str(models), "--json"]) == 0
     checks = json.loads(capsys.readouterr().out)
-    assert [(c["name"], c["ok"]) for c in checks] == [(run.as_posix(), True), ((models / "emotion.keras").as_posix(), True)]
+    assert [(c["name"], c["ok"]) for c in checks] == [(run.as_posix(), True), ((models / "emotion.keras").as_posix(), True),
+                                                      ((models / "emotion.tflite").as_posix() + " (adjusted)", True)]
 
     metrics = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").write_text(json.dumps({**metrics, "accuracy": metrics["accuracy"] + 0.05}))
     assert main(["verify", "--runs", str(runs), "--models", str(models)]) == 1
     out = capsys.readouterr().out
-    assert out.count("FAIL") == 2 and out.rstrip().endswith(
-        "0 of 2 figures agree (2 by evaluating the model again, 0 from recorded predictions)")
+    assert out.count("FAIL") == 2 and out.rstrip().endswith(  # the adjusted figure is the shipped file's own
+        "1 of 3 figures agree (3 by evaluating the model again, 0 from recorded predictions)")
 
 
 def test_a_run_record_without_weights_is_checked_against_its_predictions(tmp_path, data_root, capsys):
