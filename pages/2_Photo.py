@@ -1,7 +1,8 @@
 """Photo: upload photos (or take one, or try a sample) and see each face's emotion, keypoints and saliency.
 
 Photos are decoded in memory (``fer_core.app.photo`` / ``fer_core.inference.imageio``: size limits,
-EXIF rotation) and never written to disk. TensorFlow is loaded only for Grad-CAM.
+EXIF rotation, large photos analysed at a bounded working size) and never written to disk.
+TensorFlow is loaded only for Grad-CAM.
 """
 
 import json
@@ -9,8 +10,9 @@ import json
 import streamlit as st
 
 from fer_core.errors import FerStudioError
-from fer_core.app.photo import (MAX_UPLOAD_MB, SAMPLE_NAME, UPLOAD_TYPES, analyse_photo, download_name,
-                            probability_figure, sample_photo)
+from fer_core.app.photo import (MAX_MEGAPIXELS, MAX_UPLOAD_MB, SAMPLE_NAME, UPLOAD_TYPES, WORKING_PIXELS,
+                                EncodedImages, PixelBudget, analyse_photo, download_name,
+                                probability_figure, sample_photo)
 from fer_core.inference.pipeline import FacePipeline
 from fer_core.inference.saliency import explain_face, keras_model_of, overlay_heatmap
 from fer_core.app.resources import cached_detector, cached_face_models
@@ -23,8 +25,9 @@ def grad_cam_model(_classifier, source):
 
 
 st.title("Photo")
-st.caption(f"Upload photos (up to {MAX_UPLOAD_MB} MB each), take one with your camera, or try a sample. "
-           "Photos are analysed in memory and never stored.")
+st.caption(f"Upload photos ({MAX_UPLOAD_MB} MB and {MAX_MEGAPIXELS} megapixels each at most; over "
+           f"{WORKING_PIXELS // 1_000_000} megapixels, they are analysed at a fraction of their size), take one "
+           "with your camera, or try a sample. Photos are analysed in memory and never stored.")
 
 models = cached_face_models()
 if models.emotion is None:
@@ -46,42 +49,52 @@ with st.sidebar:
                                     "grad-cam: the last conv layer's gradients (needs the .keras model; "
                                     "loads TensorFlow).")
 
-uploads = st.file_uploader("Photos", type=list(UPLOAD_TYPES), accept_multiple_files=True)
+
+def sample_off():
+    """New photos replace the sample: it stays only while its toggle is on and nothing newer came."""
+    st.session_state.photo_sample = False
+
+
+uploads = st.file_uploader("Photos", type=list(UPLOAD_TYPES), accept_multiple_files=True,
+                           max_upload_size=MAX_UPLOAD_MB, on_change=sample_off)
 camera_col, sample_col = st.columns(2)
 use_camera = camera_col.toggle("Use my camera")
-if sample_col.button("Try a sample (astronaut)"):
-    st.session_state.photo_sample = True
-shot = st.camera_input("Take a photo") if use_camera else None
+use_sample = sample_col.toggle("Try a sample (astronaut)", key="photo_sample",
+                               help="scikit-image's astronaut photo (NASA, public domain). "
+                                    "Uploading or taking a photo turns it off.")
+shot = st.camera_input("Take a photo", on_change=sample_off) if use_camera else None
 
 photos = [(upload.name, upload) for upload in uploads or []]
 if shot is not None:
     photos.append(("camera.jpg", shot))
-if st.session_state.get("photo_sample"):
+if use_sample:
     photos.append((SAMPLE_NAME, sample_photo()))
 if not photos:
-    st.info("Upload a photo, take one, or press **Try a sample** to see the analysis.")
+    st.info("Upload a photo, take one, or turn on **Try a sample** to see the analysis.")
     st.stop()
 
 with st.spinner(f"Loading the {detector_name} detector..."):
     detector = cached_detector(detector_name)
 pipeline = FacePipeline(detector, models.emotion, models.keypoints if keypoints_on else None, flip_tta=flip_tta)
 
+budget = PixelBudget()  # the pixels this run analyses, all photos together
+encoded = st.session_state.setdefault("photo_encoded", EncodedImages())  # a rerun does not encode again
 for number, (name, source) in enumerate(photos):
     st.divider()
     try:
-        analysis = analyse_photo(name, source, pipeline, draw_keypoints=keypoints_on)
+        analysis = analyse_photo(name, source, pipeline, draw_keypoints=keypoints_on, budget=budget,
+                                 encoded=encoded)
     except FerStudioError as error:
         st.error(f"Cannot use this photo: {error}")
         continue
     st.subheader(name)
+    for notice in analysis.notices:
+        st.info(notice[:1].upper() + notice[1:] + ".")
     image_col, faces_col = st.columns([3, 2])
-    height, width = analysis.image.shape[:2]
-    image_col.image(analysis.annotated, channels="BGR",
-                    caption=f"{width}x{height}, {len(analysis.results)} face(s), "
-                            f"{1000 * analysis.timings.get('total', 0):.0f} ms")
+    image_col.image(analysis.shown, caption=analysis.caption())
     png, data = image_col.columns(2)
-    png.download_button("Annotated image (PNG)", analysis.png_bytes(), download_name(name, "_annotated.png"),
-                        mime="image/png", key=f"png-{number}")
+    png.download_button("Annotated image (PNG)", analysis.png_bytes, download_name(name, "_annotated.png"),
+                        mime="image/png", key=f"png-{number}")  # encoded when asked for
     data.download_button("Results (JSON)", json.dumps(analysis.to_json(), indent=2),
                          download_name(name, "_faces.json"), mime="application/json", key=f"json-{number}")
     with faces_col:

@@ -87,7 +87,7 @@ def test_folder_with_bad_files_processes_the_rest(models, photo_dir, tmp_path, c
     assert lines[0].startswith(f"{photo_dir / 'astronaut.jpg'}: 1 face: ")
     assert lines[1] == f"{photo_dir / 'dot.png'}: no face"
     errors = captured.err.strip().splitlines()
-    assert f"error: {photo_dir / 'cut.png'}: cannot decode image: image file is truncated" in errors[0]
+    assert f"error: {photo_dir / 'cut.png'}: cannot decode image: the file is truncated or corrupt" in errors[0]
     assert errors[1] == f"error: {photo_dir / 'empty.jpg'}: empty file (0 bytes)"
     assert errors[2] == f"error: {photo_dir / 'notes.png'}: not an image file (unknown or corrupt format)"
     assert errors[3] == "3 of 5 inputs failed"

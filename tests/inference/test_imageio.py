@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from fer_core.errors import ImageError
-from fer_core.inference.imageio import open_image, read_image
+from fer_core.inference.imageio import decode_image, open_image, read_image, reduction_factor, working_size
 
 
 def encode(image, fmt, **options):
@@ -168,3 +168,83 @@ def test_exif_rotation_is_applied():
     assert image.shape == (40, 30, 3)
     expected = np.rot90(rgb, k=-1)[:, :, ::-1]
     assert np.abs(image.astype(int) - expected.astype(int)).mean() < 6
+
+
+# ---------------------------------------------------------------- decode_image: minimum, notices, working size
+
+def test_too_small_images_are_refused_from_the_header_when_a_minimum_is_asked(no_pixel_decoding):
+    with pytest.raises(ImageError) as error:
+        decode_image(png_declaring(1, 1), min_side=24)
+    assert str(error.value) == ("image is 1x1 pixels, too small: a face needs at least 24 pixels "
+                                "on the short side")
+    with pytest.raises(ImageError, match="image is 300x23 pixels, too small"):
+        decode_image(png_declaring(300, 23), min_side=24)
+
+
+def test_the_minimum_side_is_inclusive():
+    decoded = decode_image(encode(Image.new("RGB", (24, 30), (1, 2, 3)), "PNG"), min_side=24)
+    assert decoded.image.shape == (30, 24, 3) and decoded.notices == [] and not decoded.reduced
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_truncated_file_message_is_one_clean_sentence(fmt):
+    rng = np.random.default_rng(0)
+    data = encode(Image.fromarray(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)), fmt)
+    with pytest.raises(ImageError) as error:
+        read_image(data[: len(data) // 2])
+    assert str(error.value) == "cannot decode image: the file is truncated or corrupt"
+
+
+def test_an_animated_gif_says_that_only_its_first_frame_is_used():
+    frames = [Image.new("RGB", (32, 32), color) for color in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+    decoded = decode_image(buffer.getvalue())
+    assert decoded.notices == ["animated image (3 frames): only its first frame is used"]
+    assert decoded.image[0, 0].tolist() == [0, 0, 255]  # the first frame (red), in BGR
+    assert decode_image(encode(frames[1], "GIF")).notices == []  # a still GIF says nothing
+
+
+def test_reduction_factor_and_working_size():
+    assert reduction_factor((7000, 7000), None) == reduction_factor((2000, 2000), 4_000_000) == 1
+    assert reduction_factor((7000, 7000), 4_000_000) == 4 and working_size((7000, 7000), 4_000_000) == (1750, 1750)
+    for size in ((6001, 3999), (7071, 7071), (10000, 5000), (2001, 2000)):
+        width, height = working_size(size, 4_000_000)
+        assert width * height <= 4_000_000 and width * height > 4_000_000 / 4  # bounded, not needlessly small
+
+
+def test_a_large_jpeg_is_decoded_at_the_working_size_in_the_decoder(monkeypatch):
+    rgb = gradient_rgb(4000, 3000)
+    data = encode(Image.fromarray(rgb), "JPEG", quality=95)
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("the full-size JPEG was decoded, then shrunk")
+    monkeypatch.setattr(Image.Image, "reduce", refuse)
+    monkeypatch.setattr(Image.Image, "resize", refuse)
+    decoded = decode_image(data, working_pixels=1_000_000)
+    assert decoded.image.shape == (750, 1000, 3) and decoded.original_size == (4000, 3000) and decoded.reduced
+    expected = cv2.resize(rgb, (1000, 750), interpolation=cv2.INTER_AREA)[:, :, ::-1]
+    assert np.abs(decoded.image.astype(int) - expected).mean() < 4
+
+
+def test_a_large_png_is_reduced_right_after_decoding_with_exif_rotation_kept():
+    rgb = gradient_rgb(3000, 2000)
+    decoded = decode_image(encode(Image.fromarray(rgb), "PNG"), working_pixels=1_000_000)
+    assert decoded.image.shape == (667, 1000, 3) and decoded.original_size == (3000, 2000)
+    expected = cv2.resize(rgb, (1000, 667), interpolation=cv2.INTER_AREA)[:, :, ::-1]
+    assert np.abs(decoded.image.astype(int) - expected).mean() < 2
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    rotated = decode_image(encode(Image.fromarray(gradient_rgb(400, 300)), "JPEG", exif=exif.tobytes(),
+                                  quality=95), working_pixels=40_000)
+    assert rotated.original_size == (300, 400) and rotated.image.shape == (200, 150, 3)
+    expected = cv2.resize(np.rot90(gradient_rgb(400, 300), k=-1), (150, 200), interpolation=cv2.INTER_AREA)
+    assert np.abs(rotated.image.astype(int) - expected[:, :, ::-1]).mean() < 6
+
+
+def test_a_large_palette_image_keeps_its_colours_when_reduced():
+    palette = Image.fromarray(gradient_rgb(1200, 900)).convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+    colours = {tuple(c) for c in np.asarray(palette.convert("RGB")).reshape(-1, 3).tolist()}
+    decoded = decode_image(encode(palette, "PNG"), working_pixels=100_000)
+    assert decoded.image.shape == (225, 300, 3)
+    assert {tuple(c[::-1]) for c in decoded.image.reshape(-1, 3).tolist()} <= colours  # no averaged indices

@@ -7,11 +7,12 @@ from pathlib import Path
 from unittest import mock
 
 import cv2
+import numpy as np
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from fer_core.app.photo import encode_png
+from fer_core.app.photo import MAX_UPLOAD_MB, encode_png
 from tests.inference_models import astronaut_bgr, tiny_models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,15 +52,64 @@ def image_captions(at):
     return [caption for image in at.get("image") for caption in image.captions]
 
 
+def toggle(at, label):
+    return next(t for t in at.toggle if t.label == label)
+
+
+def photo_names(at):
+    """The photos the page analysed (one subheader each)."""
+    return [h.value for h in at.subheader if h.value != "Photo settings"]
+
+
 def test_photo_page_upload_shows_the_annotated_photo_chart_and_downloads(with_models):
     at = run_page(PHOTO_PAGE)
     assert not at.exception and "Upload a photo" in at.info[0].value
+    assert at.file_uploader[0].proto.max_upload_size_mb == MAX_UPLOAD_MB  # "Limit 20MB per file", not 200MB
+    assert f"{MAX_UPLOAD_MB} MB and 50 megapixels each at most" in at.caption[0].value
     at.file_uploader[0].upload("me.png", encode_png(astronaut_bgr()), "image/png").run()
     assert not at.exception and not at.error
-    assert [h.value for h in at.subheader if h.value == "me.png"]
-    assert any("512x512, 1 face(s)" in caption for caption in image_captions(at))
+    assert photo_names(at) == ["me.png"]
+    (caption,) = image_captions(at)
+    assert caption.startswith("512x512, 1 face(s), ") and "(decoding " in caption and ", encoding " in caption
     assert len(at.get("plotly_chart")) == 1
     assert [b.label for b in at.get("download_button")] == ["Annotated image (PNG)", "Results (JSON)"]
+    encoded = at.session_state["photo_encoded"]
+    assert (encoded.hits, encoded.misses) == (0, 1)  # the image shown; the PNG waits for its button
+    toggle(at, "Keypoints").set_value(False).run()
+    toggle(at, "Keypoints").set_value(True).run()
+    assert (encoded.hits, encoded.misses) == (1, 2)  # the same drawing again: not encoded again
+
+
+def test_photo_page_sample_is_one_choice_that_uploads_turn_off(with_models):
+    at = run_page(PHOTO_PAGE)
+    toggle(at, "Try a sample (astronaut)").set_value(True).run()
+    assert not at.exception and photo_names(at) == ["astronaut.png"]
+    at.file_uploader[0].upload("me.png", encode_png(astronaut_bgr()), "image/png").run()
+    assert not at.exception and photo_names(at) == ["me.png"]  # the sample is not added to the upload
+    assert toggle(at, "Try a sample (astronaut)").value is False
+    at.file_uploader[0].upload("me.png", encode_png(astronaut_bgr()), "image/png") \
+        .upload("you.png", encode_png(astronaut_bgr()[:, ::-1]), "image/png").run()  # one more photo
+    assert photo_names(at) == ["me.png", "you.png"]
+    toggle(at, "Try a sample (astronaut)").set_value(True).run()  # asked for again, explicitly
+    assert photo_names(at) == ["me.png", "you.png", "astronaut.png"]
+
+
+def test_photo_page_messages_for_a_tiny_image_and_an_animation(with_models):
+    import io
+
+    from PIL import Image
+
+    frames = [Image.fromarray(astronaut_bgr()[:, :, ::-1]), Image.new("RGB", (512, 512))]
+    gif = io.BytesIO()
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:])
+    at = run_page(PHOTO_PAGE)
+    at.file_uploader[0].upload("dot.png", encode_png(np.zeros((1, 1, 3), np.uint8)), "image/png") \
+        .upload("moving.gif", gif.getvalue(), "image/gif").run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Cannot use this photo: dot.png: image is 1x1 pixels, too small: a face "
+                                           "needs at least 24 pixels on the short side"]
+    assert [i.value for i in at.info] == ["Animated image (2 frames): only its first frame is used."]
+    assert photo_names(at) == ["moving.gif"] and image_captions(at)[0].startswith("512x512, 1 face(s)")
 
 
 def test_photo_page_bad_upload_is_one_line_and_the_good_one_still_shows(with_models):
@@ -87,7 +137,7 @@ def test_photo_page_camera_input(with_models):
 
 def test_photo_page_sample_keypoints_and_saliency(with_models):
     at = run_page(PHOTO_PAGE)
-    at.button[0].click().run()
+    toggle(at, "Try a sample (astronaut)").set_value(True).run()
     assert not at.exception and [h.value for h in at.subheader if h.value == "astronaut.png"]
     keypoints = [t for t in at.toggle if t.label == "Keypoints"][0]
     assert keypoints.value is True and not keypoints.disabled
@@ -113,7 +163,7 @@ def test_photo_page_without_shipped_models_explains_how_to_get_them(without_mode
     at = run_page(PHOTO_PAGE)
     assert not at.exception
     assert "No emotion model at" in at.warning[0].value and "python -m fer_core train" in at.warning[0].value
-    at.button[0].click().run()
+    toggle(at, "Try a sample (astronaut)").set_value(True).run()
     assert not at.exception and any("1 face(s)" in caption for caption in image_captions(at))
 
 
@@ -176,7 +226,7 @@ from streamlit.testing.v1 import AppTest
 with mock.patch("streamlit_webrtc.component.get_this_session_info", return_value=None):
     live = AppTest.from_file(sys.argv[1], default_timeout=60).run()
 photo = AppTest.from_file(sys.argv[2], default_timeout=60).run()
-photo.button[0].click().run()
+[t for t in photo.toggle if t.label == "Try a sample (astronaut)"][0].set_value(True).run()
 [t for t in photo.toggle if t.label == "Saliency map"][0].set_value(True).run()  # occlusion
 assert not live.exception and not photo.exception, (live.exception, photo.exception)
 assert len(photo.get("plotly_chart")) == 1
