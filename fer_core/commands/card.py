@@ -58,7 +58,8 @@ CROSS_DATASET = ("ckplus48", "all")
 
 def extra_results(model_path, task, data, split, runtime_path=None):
     """(description, value, command) rows beyond the test split for an emotion classifier trained on
-    fer2013 or ferplus: flip TTA, the other label set of the same images, all of CK+48 (the
+    fer2013 or ferplus: leak-free accuracy (without test images copied from training), flip TTA,
+    the other label set of the same images, all of CK+48 (the
     cross-dataset check), and flip TTA of ``runtime_path`` (the TFLite file the app runs, which
     its Photo page averages with the mirrored face) when given; [] for other models."""
     from fer_core.runs.evaluation import evaluate_model
@@ -68,7 +69,9 @@ def extra_results(model_path, task, data, split, runtime_path=None):
     if task != "classification" or data not in OTHER_LABELS:
         return []
     other, other_name = OTHER_LABELS[data]
-    checks = [(model_path, data, split, True, f"accuracy on {split} with flip TTA"),
+    checks = [(model_path, data, split, False, f"accuracy on {split} without its images that are exact copies of "
+               "training images (leak-free)"),
+              (model_path, data, split, True, f"accuracy on {split} with flip TTA"),
               (model_path, other, split, False, f"accuracy on {other_name}, {split} (classes it does not know left out)"),
               (model_path, *CROSS_DATASET, False, "CK+48, all 981 posed faces (another lab; the classes it knows)")]
     if runtime_path is not None:
@@ -81,6 +84,9 @@ def extra_results(model_path, task, data, split, runtime_path=None):
         result = evaluate_model(path, dataset, on, flip_tta=tta, runner=runners[path])
         command = evaluate_command(path, dataset, on, *(["--tta"] if tta else []))
         value = f"{100 * result['accuracy']:.2f}% (n={result['n']:,})"
+        if what.endswith("(leak-free)"):
+            clean = result["leak_free"]
+            value = f"{100 * clean['accuracy']:.2f}% (n={clean['n']:,}; {clean['left_out']:,} copies left out)"
         if dataset == CROSS_DATASET[0]:
             recall = ", ".join(f"{name} {v['recall']:.2f}" for name, v in result["per_class"].items() if v["support"])
             left_out = ", ".join(f"{name} {count}" for name, count in result.get("excluded", {}).items())

@@ -35,3 +35,15 @@ def test_evaluate_all_of_ckplus48_covers_known_classes_and_counts_the_rest(tmp_p
     assert metrics["n"] == 927 and metrics["excluded"] == {"contempt": 54}
     assert sum(map(sum, metrics["confusion_matrix"])) == 927
     assert metrics["per_class"]["angry"]["support"] == 135 and metrics["per_class"]["neutral"]["support"] == 0
+
+
+def test_leak_free_accuracy_leaves_out_test_images_copied_from_training(tmp_path_factory, data_root):
+    from fer_core.runs.evaluation import evaluate_model
+    from tests.inference_models import tiny_models
+
+    model = tiny_models(tmp_path_factory)["emotion_int8"]
+    metrics = evaluate_model(model, "fer2013", "PrivateTest")
+    leak_free = metrics["leak_free"]
+    assert leak_free["left_out"] == 288 and leak_free["n"] == metrics["n"] - 288 == 3301
+    assert 0.0 <= leak_free["accuracy"] <= 1.0
+    assert "leak_free" not in evaluate_model(model, "fer2013", "all")
