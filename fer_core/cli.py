@@ -13,7 +13,7 @@ import sys
 from fer_core.errors import FerStudioError
 
 # Subcommands living in their own modules under fer_core.commands (each has add_parser and run).
-COMMAND_MODULES = ("audit", "calibrate", "card", "export", "predict", "ship", "soup", "verify")
+COMMAND_MODULES = ("audit", "calibrate", "card", "export", "predict", "ship", "soup", "submit", "verify")
 
 
 def _json_or_table(obj, as_json, table_lines):

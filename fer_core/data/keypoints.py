@@ -143,6 +143,34 @@ def load_keypoints68(root, name="keypoints"):
     )
 
 
+def parse_kaggle_images(texts, path):
+    """Kaggle keypoint images from their ``Image`` column: 96x96 space-separated grey levels per row.
+
+    Arguments:
+        texts: the column (a sequence of strings).
+        path: the file they come from (for error messages).
+
+    Returns:
+        uint8 array (N, 96, 96).
+
+    Raises:
+        DatasetError: a row with a value that is not an integer in 0-255 or not 9,216 of them.
+    """
+    side = KEYPOINT_INPUT_SIZE
+    images = np.empty((len(texts), side, side), dtype=np.uint8)
+    for row, text in enumerate(map(str, texts)):
+        try:
+            values = np.array(text.split(), dtype=np.int64)
+        except ValueError:
+            raise DatasetError("Image holds a value that is not an integer", path, row) from None
+        if values.size != side * side:
+            raise DatasetError(f"wrong pixel count: expected {side * side} values (96x96), got {values.size}", path, row)
+        if values.min() < 0 or values.max() > 255:
+            raise DatasetError("pixel values must lie in 0-255", path, row)
+        images[row] = values.reshape(side, side)
+    return images
+
+
 def load_kaggle_keypoints(path, name="facial_keypoints", seed=SPLIT_SEED):
     """Loads Kaggle Facial Keypoints ``training.csv`` (30 coordinate columns and ``Image``).
 
@@ -165,18 +193,7 @@ def load_kaggle_keypoints(path, name="facial_keypoints", seed=SPLIT_SEED):
         raise DatasetError(f"missing column(s) {', '.join(missing)}", path)
     if frame.empty:
         raise DatasetError("no data rows after the header", path)
-    side = KEYPOINT_INPUT_SIZE
-    images = np.empty((len(frame), side, side), dtype=np.uint8)
-    for row, text in enumerate(frame["Image"].astype(str)):
-        try:
-            values = np.array(text.split(), dtype=np.int64)
-        except ValueError:
-            raise DatasetError("Image holds a value that is not an integer", path, row) from None
-        if values.size != side * side:
-            raise DatasetError(f"wrong pixel count: expected {side * side} values (96x96), got {values.size}", path, row)
-        if values.min() < 0 or values.max() > 255:
-            raise DatasetError("pixel values must lie in 0-255", path, row)
-        images[row] = values.reshape(side, side)
+    images = parse_kaggle_images(frame["Image"], path)
     coords = frame[list(KEYPOINT_COLUMNS)].apply(pd.to_numeric, errors="coerce")
     bad = np.flatnonzero(coords.isna().to_numpy() & frame[list(KEYPOINT_COLUMNS)].notna().to_numpy())
     if len(bad):
