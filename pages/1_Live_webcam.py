@@ -2,7 +2,8 @@
 
 The video callback (``fer_core.app.live.LiveAnnotator``) runs in streamlit-webrtc's worker
 thread and makes no Streamlit call; its per-frame records reach this page through a
-queue, which a fragment drains once a second for the readout, the timeline and the CSV.
+queue, which a fragment drains once a second for the readout, the timeline and the CSV. The
+speed readout is ``fer_core.app.live.live_readout``, the same on the video and on the page.
 """
 
 import os
@@ -11,8 +12,9 @@ from collections import deque
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from fer_core.app.live import (LOOPBACK_ICE_ENV, RECORD_PATH_ENV, LiveAnnotator, emotion_timeline_figure, ice_servers,
-                           patch_aioice_for_loopback, records_to_csv, rtc_configuration)
+from fer_core.app.live import (ICE_SERVERS_ENV, LOOPBACK_ICE_ENV, RECORD_PATH_ENV, LiveAnnotator,
+                               emotion_timeline_figure, ice_servers, live_readout, patch_aioice_for_loopback,
+                               records_to_csv, rtc_configuration)
 from fer_core.inference.pipeline import FacePipeline
 from fer_core.app.resources import cached_face_models, detector_for_stream
 from fer_core.app.page_helpers import FLIP_TTA_HELP, FLIP_TTA_LABEL
@@ -51,7 +53,9 @@ with st.sidebar:
     keypoints_on = st.toggle("Keypoints", value=False, disabled=models.keypoints is None,
                              help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))
     flip_tta = st.toggle(FLIP_TTA_LABEL, value=False, disabled=models.emotion is None, help=FLIP_TTA_HELP)
-    readout_on = st.toggle("FPS on the video", value=True)
+    readout_on = st.toggle("FPS on the video", value=True,
+                           help="Frames per second and the median time per frame over the last second, "
+                                "as shown below the video.")
 
 servers, ice_error = read_ice_servers()
 if ice_error:
@@ -79,10 +83,13 @@ context = webrtc_streamer(
     video_frame_callback=annotator,
     async_processing=True,
 )
-if not servers:
-    st.caption("No STUN/TURN server configured (local use). For a remote server set `FER_ICE_SERVERS` "
-               'to JSON such as `[{"urls": ["stun:stun.example.org:3478"]}]`, or `ice_servers` in '
-               "`.streamlit/secrets.toml`; browsers allow the camera only on https or localhost.")
+with st.expander("The video does not connect?", expanded=bool(ice_error)):
+    configured = f"{len(servers)} STUN/TURN server(s) configured." if servers else \
+        "No STUN/TURN server is configured: that is right when the browser runs on this machine."
+    st.markdown(f"{configured} Browsers allow the camera only on https or on localhost. When the browser is on "
+                f"another network than this server, set `{ICE_SERVERS_ENV}` to JSON such as "
+                '`[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]`, '
+                "or `ice_servers` in `.streamlit/secrets.toml`, and restart the app.")
 playing = bool(context and context.state.playing)
 
 
@@ -91,11 +98,10 @@ def live_results():
     history = st.session_state.live_history
     history.extend(annotator.drain())
     stats = annotator.stats
-    last = history[-1] if history else None
-    fps, latency, faces = st.columns(3)
-    fps.metric("FPS", f"{stats['fps']:.1f}" if playing else "-")
-    latency.metric("Latency per frame", f"{last.latency_ms:.0f} ms" if last else "-")
-    faces.metric("Faces in the last frame", len(last.results) if last else "-")
+    readout = live_readout(history) if playing else None  # stopped: no stale speed or face count
+    speed, faces = st.columns(2)
+    speed.metric("Speed (frames per second | time per frame)", readout.text() if readout else "-")
+    faces.metric("Faces in the last frame", readout.faces if readout else "-")
     if stats["last_error"]:
         st.error(f"Frames are passed through unprocessed: {stats['last_error']}")
     if models.emotion is not None and history:

@@ -2,8 +2,10 @@
 
 ``LiveAnnotator`` is what the live page gives ``webrtc_streamer`` as its
 ``video_frame_callback``. For each frame it runs a ``FacePipeline``, draws the
-faces (box, "label 87%", optional keypoints) and an FPS / latency readout, and
-puts one ``FrameRecord`` into a thread-safe queue. The page drains that queue
+faces (box, "label 87%", optional keypoints) and the speed readout, and
+puts one ``FrameRecord`` into a thread-safe queue. The readout ("12.3 fps | 25 ms")
+is defined once, by ``live_readout`` over the frame records: the video and the
+page both show it. The page drains that queue
 (``drain``) from its own thread to draw the emotion timeline and to build the
 session's CSV (``records_to_csv``); no Streamlit call is ever made from the
 callback's thread.
@@ -16,6 +18,7 @@ Nothing here imports TensorFlow (unless the pipeline's models or detector do).
 
 import csv
 import io
+import itertools
 import json
 import os
 import queue
@@ -34,6 +37,7 @@ RECORD_PATH_ENV = "FER_LIVE_RECORD_PATH"  # test mode: append each frame's recor
 LOOPBACK_ICE_ENV = "FER_TEST_LOOPBACK_ICE"  # test mode: let aioice offer 127.0.0.1
 
 TIMELINE_SECONDS = 60.0  # how much of the session the timeline shows
+READOUT_SECONDS = 1.0  # the speed readout is over the frames of the last second
 
 
 @dataclass
@@ -44,7 +48,7 @@ class FrameRecord:
         frame_index: 0-based index of the frame in the session.
         time_s: seconds since the session's first frame.
         latency_ms: processing time of the frame (pipeline + drawing), in ms.
-        fps: frames per second processed, over the last second or so.
+        fps: frames per second processed, over the last second (``live_readout``).
         results: the frame's ``FaceResult`` list, largest face first.
         timings: the pipeline's per-stage seconds.
     """
@@ -66,6 +70,25 @@ class FrameRecord:
         return {"frame": self.frame_index, "time_s": round(self.time_s, 3),
                 "latency_ms": round(self.latency_ms, 2), "fps": round(self.fps, 2),
                 "faces": [result.to_json() for result in self.results]}
+
+
+@dataclass(frozen=True)
+class Readout:
+    """The live speed readout, as the video and the page show it.
+
+    Attributes:
+        fps: frames processed per second over the readout's window.
+        latency_ms: the median processing time of those frames, in ms.
+        faces: faces found in the last frame.
+    """
+
+    fps: float
+    latency_ms: float
+    faces: int
+
+    def text(self):
+        """E.g. "12.3 fps | 25 ms"."""
+        return f"{self.fps:.1f} fps | {self.latency_ms:.0f} ms"
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -133,9 +156,34 @@ def frame_rate(times):
     return (len(times) - 1) / (times[-1] - times[0])
 
 
-def draw_readout(image, fps, latency_ms):
-    """Writes "12.3 fps | 25 ms" in the frame's bottom-left corner, in place; returns the image."""
-    text = f"{fps:4.1f} fps | {latency_ms:3.0f} ms"
+def live_readout(records, seconds=READOUT_SECONDS):
+    """The speed readout over the frame records of the last ``seconds`` (up to the last record).
+
+    The one definition of the live page's numbers: the video's overlay and the page's
+    metric both come from here.
+
+    Arguments:
+        records: ``FrameRecord`` sequence, in frame order.
+        seconds: the window, ending at the last record's time.
+
+    Returns:
+        ``Readout``, or None when there is no record.
+    """
+    if not records:
+        return None
+    last = records[-1]
+    window = list(itertools.takewhile(lambda record: record.time_s >= last.time_s - seconds, reversed(records)))
+    window.reverse()
+    latencies = sorted(record.latency_ms for record in window)
+    middle = len(latencies) // 2
+    median = latencies[middle] if len(latencies) % 2 else (latencies[middle - 1] + latencies[middle]) / 2
+    return Readout(fps=frame_rate([record.time_s for record in window]), latency_ms=median,
+                   faces=len(last.results))
+
+
+def draw_readout(image, readout):
+    """Writes the readout ("12.3 fps | 25 ms") in the frame's bottom-left corner, in place; returns the image."""
+    text = readout.text()
     scale = max(0.45, image.shape[1] / 1300.0)
     (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     bottom = image.shape[0] - 6
@@ -241,7 +289,7 @@ class LiveAnnotator:
     Arguments:
         pipeline: a ``FacePipeline`` (give each stream its own: smoothing keeps state).
         draw_keypoints: draw the keypoints the pipeline returns.
-        show_readout: draw the FPS / latency readout on the frame.
+        show_readout: draw the speed readout (``live_readout``) on the frame.
         queue_size: records kept for the page between two drains (the oldest are dropped).
         record_path: test mode: a file to which each record is appended as a JSON line.
         clock: a monotonic clock in seconds (tests pass a fake one).
@@ -259,7 +307,7 @@ class LiveAnnotator:
         self.clock = clock
         self.records = queue.Queue(maxsize=queue_size)
         self._lock = threading.Lock()
-        self._frame_times = deque(maxlen=30)
+        self._recent = deque(maxlen=256)  # the records the readout is computed over
         self._start = None
         self.frames = 0
         self.frames_with_faces = 0
@@ -279,7 +327,7 @@ class LiveAnnotator:
         """Starts a new session: counters, clock and pending records cleared."""
         with self._lock:
             self._start = None
-            self._frame_times.clear()
+            self._recent.clear()
             self.frames = self.frames_with_faces = 0
             self.last_error = None
             self.pipeline.reset()
@@ -304,15 +352,16 @@ class LiveAnnotator:
         results = pipeline(image_bgr)
         shown = results if draw_keypoints else [_without_keypoints(r) for r in results]
         annotated = draw_results(image_bgr, shown)
+        latency_ms = 1000.0 * (self.clock() - now)
+        record = FrameRecord(index, now - self._start, latency_ms, 0.0, results, dict(pipeline.timings))
         with self._lock:
-            self._frame_times.append(now)
-            fps = frame_rate(self._frame_times)
+            self._recent.append(record)
+            readout = live_readout(self._recent)
             if results:
                 self.frames_with_faces += 1
-        latency_ms = 1000.0 * (self.clock() - now)
+        record.fps = readout.fps
         if show_readout:
-            draw_readout(annotated, fps, latency_ms)
-        record = FrameRecord(index, now - self._start, latency_ms, fps, results, dict(pipeline.timings))
+            draw_readout(annotated, readout)
         self._put(record)
         return annotated, record
 
@@ -352,10 +401,10 @@ class LiveAnnotator:
 
     @property
     def stats(self):
-        """{"frames", "frames_with_faces", "fps", "last_error"} so far."""
+        """{"frames", "frames_with_faces", "last_error"} so far."""
         with self._lock:
             return {"frames": self.frames, "frames_with_faces": self.frames_with_faces,
-                    "fps": frame_rate(self._frame_times), "last_error": self.last_error}
+                    "last_error": self.last_error}
 
     def _put(self, record):
         while True:

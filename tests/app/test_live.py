@@ -9,8 +9,9 @@ import av
 import numpy as np
 import pytest
 
-from fer_core.app.live import (LiveAnnotator, emotion_timeline_figure, frame_rate, ice_servers, parse_ice_servers,
-                           records_to_csv, rtc_configuration, timeline_series)
+from fer_core.app import live
+from fer_core.app.live import (FrameRecord, LiveAnnotator, Readout, emotion_timeline_figure, frame_rate, ice_servers,
+                               live_readout, parse_ice_servers, records_to_csv, rtc_configuration, timeline_series)
 from fer_core.inference.overlay import KEYPOINT_COLOR
 from fer_core.inference.pipeline import FacePipeline
 from fer_core.inference.runtime import EmotionClassifier, KeypointRegressor
@@ -75,6 +76,31 @@ def test_fps_and_latency_come_from_the_clock(models, face_frame):
 def test_frame_rate():
     assert frame_rate([]) == frame_rate([1.0]) == 0.0
     assert frame_rate([0.0, 0.5, 1.0]) == pytest.approx(2.0)
+
+
+def test_live_readout_is_over_the_last_second_of_records():
+    def record(time_s, latency_ms, faces=0):
+        return FrameRecord(0, time_s, latency_ms, 0.0, results=[object()] * faces)
+
+    assert live_readout([]) is None
+    records = [record(0.0, 500.0), record(0.9, 30.0), record(1.0, 10.0), record(1.1, 20.0), record(1.3, 40.0, 2)]
+    readout = live_readout(records)  # the first record is out of the window [0.3, 1.3]
+    assert readout == Readout(fps=pytest.approx(3 / 0.4), latency_ms=25.0, faces=2)
+    assert readout.text() == "7.5 fps | 25 ms"
+    assert live_readout(records[:1]) == Readout(0.0, 500.0, 0)
+
+
+def test_the_video_and_the_page_show_one_readout(models, face_frame, monkeypatch):
+    """What is drawn on a frame is live_readout of the records up to that frame: the page's number."""
+    drawn = []
+    monkeypatch.setattr(live, "draw_readout", lambda image, readout: drawn.append(readout) or image)
+    annotator = make_annotator(models, clock=fake_clock(0.03))
+    for _ in range(50):
+        annotator.annotate(face_frame)
+    records = annotator.drain()
+    assert len(drawn) == 50 and drawn[-1] == live_readout(records)
+    assert drawn[20] == live_readout(records[:21]) and records[-1].fps == drawn[-1].fps
+    assert drawn[-1].fps == pytest.approx(1 / 0.06) and drawn[-1].latency_ms == pytest.approx(30.0)
 
 
 def test_keypoints_are_drawn_only_when_asked(models, face_frame):

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from unittest import mock
 
 import cv2
@@ -183,7 +184,13 @@ def test_live_page_renders_with_its_settings(with_models, no_webrtc_session):
                                             "Average with the mirrored face"}
     assert [t.value for t in at.toggle if t.label == "Average with the mirrored face"] == [False]  # speed first
     assert "Press START" in at.info[0].value
-    assert [m.label for m in at.metric] == ["FPS", "Latency per frame", "Faces in the last frame"]
+    assert [m.label for m in at.metric] == ["Speed (frames per second | time per frame)", "Faces in the last frame"]
+    (help_box,) = at.expander
+    assert help_box.label == "The video does not connect?" and not help_box.proto.expanded
+    assert "FER_ICE_SERVERS" in help_box.markdown[0].value and "secrets.toml" in help_box.markdown[0].value
+    shown_outside = [e.value for kind in ("caption", "markdown", "info") for e in getattr(at.main, kind)
+                     if e not in help_box.markdown]
+    assert not any("STUN" in text or "FER_ICE_SERVERS" in text for text in shown_outside)  # collapsed, not in view
     annotator = at.session_state["live_annotator"]
     assert annotator.pipeline.smoother is not None and annotator.pipeline.keypoints is None
     assert annotator.pipeline.flip_tta is False
@@ -198,17 +205,34 @@ def test_live_page_renders_with_its_settings(with_models, no_webrtc_session):
 def test_live_page_shows_the_session_results_the_callback_queued(with_models, no_webrtc_session):
     import av
 
-    at = run_page(LIVE_PAGE)
-    annotator = at.session_state["live_annotator"]
-    frame = av.VideoFrame.from_ndarray(astronaut_bgr(), format="bgr24")
-    for _ in range(3):
-        annotator(frame)  # as streamlit-webrtc's worker thread would
-    at.run()
-    assert not at.exception
-    assert len(at.session_state["live_history"]) == 3
-    assert at.metric[2].value == "1"
-    assert len(at.get("plotly_chart")) == 1
+    from fer_core.app.live import live_readout
+
+    stream = SimpleNamespace(state=SimpleNamespace(playing=True))
+    with mock.patch("streamlit_webrtc.webrtc_streamer", return_value=stream):
+        at = run_page(LIVE_PAGE)
+        annotator = at.session_state["live_annotator"]
+        frame = av.VideoFrame.from_ndarray(astronaut_bgr(), format="bgr24")
+        for _ in range(3):
+            annotator(frame)  # as streamlit-webrtc's worker thread would
+        at.run()
+        assert not at.exception
+        history = list(at.session_state["live_history"])
+        assert len(history) == 3
+        speed, faces = at.metric
+        assert speed.value == live_readout(history).text() and faces.value == "1"  # as drawn on the video
+        assert len(at.get("plotly_chart")) == 1
+        assert [b.label for b in at.get("download_button")] == ["Download this session's results (CSV)"]
+        stream.state.playing = False  # STOP
+        at.run()
+    assert [m.value for m in at.metric] == ["-", "-"]  # no stale speed or face count
     assert [b.label for b in at.get("download_button")] == ["Download this session's results (CSV)"]
+
+
+def test_live_page_opens_the_connection_help_for_a_bad_ice_setting(with_models, no_webrtc_session, monkeypatch):
+    monkeypatch.setenv("FER_ICE_SERVERS", '[{"url": "stun:x"}]')
+    at = run_page(LIVE_PAGE)
+    assert "FER_ICE_SERVERS must be a JSON list" in at.error[0].value
+    assert at.expander[0].proto.expanded
 
 
 def test_live_page_without_models_and_with_bad_ice_servers(without_models, no_webrtc_session, monkeypatch):
