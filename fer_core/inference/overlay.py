@@ -3,22 +3,21 @@
 import cv2
 import numpy as np
 
-# BGR colours per FER2013 emotion; other labels get a colour from their name.
-EMOTION_COLORS = {
-    "angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160),
-    "happy": (40, 200, 240), "sad": (200, 120, 40), "surprise": (240, 200, 40),
-    "neutral": (180, 180, 180),
-}
+from fer_core.data.palette import emotion_color, hex_to_rgb
+
 DEFAULT_COLOR = (60, 220, 60)
 KEYPOINT_COLOR = (0, 255, 255)
 
 
 def label_color(label):
-    """The BGR colour used for a label (stable for labels not in ``EMOTION_COLORS``)."""
+    """The BGR colour of a label: an emotion's colour of ``data.palette`` (the one charts use), else
+    a colour made from the label's name (stable)."""
     if label is None:
         return DEFAULT_COLOR
-    if label in EMOTION_COLORS:
-        return EMOTION_COLORS[label]
+    color = emotion_color(label)
+    if color:
+        r, g, b = hex_to_rgb(color)
+        return (b, g, r)
     seed = sum(ord(c) * (i + 1) for i, c in enumerate(label))
     return tuple(int(60 + (seed * k) % 196) for k in (7, 13, 29))
 

@@ -164,7 +164,7 @@ def test_sprite_grid_golden():
     assert cells[2] == {"cell": 2, "row": 1, "col": 0}
     assert sheet[2, 2].tolist() == [0, 0, 0] and sheet[2, 20].tolist() == [1, 1, 1]   # faces
     assert sheet[17, 2].tolist() == [0x4e, 0x79, 0xa7]                              # x's bar colour
-    assert sheet[35, 2].tolist() == [0x7f, 0x7f, 0x7f]                              # unlabelled bar
+    assert sheet[35, 2].tolist() == [0xd0, 0xd0, 0xd0]                              # unlabelled bar (light grey)
     assert sheet[0, 0].tolist() == [24, 24, 28]                                     # background
 
 

@@ -216,10 +216,11 @@ def test_overlay_edge_cases():
 
 
 def test_caption_text_contrasts_with_its_label_colour():
-    from fer_core.inference.overlay import EMOTION_COLORS, text_color
+    from fer_core.data.palette import EMOTION_COLORS
+    from fer_core.inference.overlay import text_color
 
     assert text_color((255, 255, 255)) == (0, 0, 0) and text_color((0, 0, 0)) == (255, 255, 255)
-    for color in EMOTION_COLORS.values():
+    for color in (label_color(name) for name in EMOTION_COLORS):
         luminance = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
         text_luminance = 0.0 if text_color(color) == (0, 0, 0) else 255.0
         assert abs(luminance - text_luminance) > 100
