@@ -1,6 +1,7 @@
 """FER Studio: the dashboard's entry point (``streamlit run app.py``).
 
-Navigation over the home page (below) and the numbered pages in ``pages/``.
+Navigation over the home page (below) and the numbered pages in ``pages/``, grouped in the
+sections of ``fer_core.app.page_helpers.PAGE_SECTIONS`` ("Use a model", "Data", "Training").
 The home page only reads files (model cards, run records, the data folder) and
 shows them as markdown (no table widgets, whose browser code loads lazily); it
 imports no TensorFlow, so the first page is served quickly.
@@ -10,21 +11,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from fer_core.app.page_helpers import PAGE_SECTIONS
+
 HERE = Path(__file__).resolve().parent
-PAGES = (
-    ("pages/1_Live_webcam.py", "Live webcam", ":material/videocam:"),
-    ("pages/2_Photo.py", "Photo", ":material/photo:"),
-    ("pages/3_Dataset_browser.py", "Dataset browser", ":material/grid_view:"),
-    ("pages/4_Training_runs.py", "Training runs", ":material/monitoring:"),
-    ("pages/5_Compare_runs.py", "Compare runs", ":material/compare_arrows:"),
-)
-DESCRIPTIONS = {
-    "Live webcam": "expressions and keypoints on your camera, live",
-    "Photo": "upload a photo: faces found, expressions and keypoints drawn",
-    "Dataset browser": "FER2013, FER+, CK+48, keypoints or any folder: sample grid, label counts, embeddings",
-    "Training runs": "curves, confusion matrix, confident mistakes; start a new run",
-    "Compare runs": "several runs side by side: curves, metrics, confusion difference, config",
-}
 
 
 def home():
@@ -70,15 +59,25 @@ def home():
     st.write(f"{len(runs)} run record(s) under " + ", ".join(f"`{r}`" for r in run_roots()) + ".")
 
     st.subheader("Pages")
-    for page in available_pages():
-        st.page_link(page, label=f"{page.title}: {DESCRIPTIONS.get(page.title, '')}", icon=page.icon)
+    for section, pages in page_sections().items():
+        st.markdown(f"**{section}**")
+        for page, description in pages:
+            st.page_link(page, label=f"{page.title}: {description}", icon=page.icon)
 
 
-def available_pages():
-    """The pages whose files exist (the webcam and photo pages may not be there yet)."""
-    return [st.Page(path, title=title, icon=icon) for path, title, icon in PAGES if (HERE / path).is_file()]
+def page_sections():
+    """{section: [(st.Page, description)]} of the pages whose files exist, in PAGE_SECTIONS' order."""
+    sections = {}
+    for section, pages in PAGE_SECTIONS:
+        found = [(st.Page(path, title=title, icon=icon), description)
+                 for path, title, icon, description in pages if (HERE / path).is_file()]
+        if found:
+            sections[section] = found
+    return sections
 
 
 st.set_page_config(page_title="FER Studio", page_icon="🙂", layout="wide")
-navigation = st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True)] + available_pages())
+home_page = st.Page(home, title="Home", icon=":material/home:", default=True)
+navigation = st.navigation({"": [home_page], **{section: [page for page, _ in pages]
+                                                for section, pages in page_sections().items()}})
 navigation.run()

@@ -12,6 +12,26 @@ import numpy as np
 
 from fer_core.config import MODEL_NAMES, data_dir
 
+# The dashboard's pages by section: app.py builds the navigation from this, in this order.
+# Each page: (file, title, icon, what the home page says of it). The URL path comes from the file name.
+PAGE_SECTIONS = (
+    ("Use a model", (
+        ("pages/1_Live_webcam.py", "Live webcam", ":material/videocam:",
+         "expressions and keypoints on your camera, live"),
+        ("pages/2_Photo.py", "Photo", ":material/photo:", "upload a photo: faces found, expressions and keypoints drawn"),
+    )),
+    ("Data", (
+        ("pages/3_Dataset_browser.py", "Dataset browser", ":material/grid_view:",
+         "FER2013, FER+, CK+48, keypoints or any folder: sample grid, label counts, embeddings"),
+    )),
+    ("Training", (
+        ("pages/4_Training_runs.py", "Training runs", ":material/monitoring:",
+         "curves, confusion matrix, confident mistakes; start a new run"),
+        ("pages/5_Compare_runs.py", "Compare runs", ":material/compare_arrows:",
+         "several runs side by side: curves, metrics, confusion difference, config"),
+    )),
+)
+
 EXAMPLE_TRAIN = "python -m fer_core train --model mini_xception --data fer2013 --epochs 60 --run-dir runs/mx"
 QUICK_TRAIN = ("python -m fer_core train --model mini_xception --data fer2013-sample --epochs 3 "
                "--limit 256 --run-dir runs/quick")

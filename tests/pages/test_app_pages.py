@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -92,6 +93,24 @@ def test_home_lists_datasets_runs_and_pages(env, data_root):
     links = [link.proto.label for link in at.get("page_link")]
     assert any(label.startswith("Dataset browser") for label in links)
     assert any(label.startswith("Compare runs") for label in links)
+
+
+def test_pages_are_grouped_in_sections_and_keep_their_url_paths(empty_env):
+    import streamlit as st
+
+    from fer_core.app.page_helpers import PAGE_SECTIONS
+
+    with mock.patch.object(st, "navigation", wraps=st.navigation) as navigation:
+        at = open_page()
+    (sections,), _ = navigation.call_args
+    assert {section: [page.title for page in pages] for section, pages in sections.items()} == {
+        "": ["Home"], "Use a model": ["Live webcam", "Photo"], "Data": ["Dataset browser"],
+        "Training": ["Training runs", "Compare runs"]}
+    assert [page.url_path for section in list(sections)[1:] for page in sections[section]] == [
+        "Live_webcam", "Photo", "Dataset_browser", "Training_runs", "Compare_runs"]  # as before: bookmarks work
+    files = [path for _, pages in PAGE_SECTIONS for path, *_ in pages]
+    assert sorted(files) == sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))  # each page once
+    assert [m.value for m in at.markdown if m.value.startswith("**")] == ["**Use a model**", "**Data**", "**Training**"]
 
 
 def test_home_empty_states(empty_env):
