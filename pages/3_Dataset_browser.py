@@ -107,7 +107,7 @@ def show_embedding(name, split, dataset):
     from fer_core.app.charts import embedding_figure
     from fer_core.inference.embedding import projection_methods
     from fer_core.data.projector import projector_bundle
-    from fer_core.app.page_helpers import thumbnail_uri
+    from fer_core.app.page_helpers import embedding_hover_texts, thumbnail_uri, thumbnails_html
 
     choices = model_choices(load_runs(), shipped_models())
     if not choices:
@@ -131,8 +131,7 @@ def show_embedding(name, split, dataset):
     only_wrong = st.checkbox(f"Only where the model disagrees with the label ({int(result.disagree.sum())})",
                              key="embed_disagree", disabled=predicted is None)
     keep = np.flatnonzero(result.disagree) if only_wrong else np.arange(len(result.indices))
-    hover = [f"{ids[i]}<br>label {labels[i]}" + (f"<br>predicted {predicted[i]}" if predicted is not None else "")
-             for i in range(len(ids))]
+    hover = embedding_hover_texts(ids, labels, predicted)
     thumbs = [thumbnail_uri(images[i], 48) for i in range(len(ids))]
     figure = embedding_figure(result.coords[keep], labels[keep], dataset.label_names, [thumbs[i] for i in keep],
                               [hover[i] for i in keep], result.disagree[keep],
@@ -142,8 +141,8 @@ def show_embedding(name, split, dataset):
     chosen = [int(p["customdata"][1]) for p in (event.selection.points if event else []) if p.get("customdata")]
     if chosen:
         st.write(f"{len(chosen)} selected faces:")
-        st.markdown(" ".join(f'<img src="{thumbs[keep[i]]}" title="{ids[keep[i]]}" width="56">'
-                             for i in chosen[:60]), unsafe_allow_html=True)
+        shown = [keep[i] for i in chosen[:60]]
+        st.markdown(thumbnails_html([thumbs[i] for i in shown], [ids[i] for i in shown]), unsafe_allow_html=True)
         first = keep[chosen[0]]
         show_details(dataset, int(result.indices[first]), predicted[first] if predicted is not None else None)
     else:

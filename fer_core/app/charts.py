@@ -3,6 +3,8 @@
 plotly is imported inside each function, so importing this module is free.
 """
 
+import html
+
 import numpy as np
 
 from fer_core.data.palette import UNLABELLED_COLOR, label_colors
@@ -125,7 +127,7 @@ def embedding_figure(coords, labels_text, label_names, thumbnails, hover_text, d
             continue
         symbols = ["x" if disagree is not None and disagree[i] else "circle" for i in where]
         figure.add_trace(go.Scatter(
-            x=coords[where, 0], y=coords[where, 1], mode="markers", name=name,
+            x=coords[where, 0], y=coords[where, 1], mode="markers", name=html.escape(str(name)),  # a folder's name
             marker=dict(color=colors.get(name, UNLABELLED_COLOR), size=7, symbol=symbols, opacity=0.85),
             customdata=[[thumbnails[i], int(i)] for i in where],
             hovertext=[hover_text[i] for i in where],

@@ -6,6 +6,7 @@ of run predictions to dataset images by id.
 """
 
 import base64
+import html
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,43 @@ def thumbnail_uri(image, side=64):
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".png", image)
     return "data:image/png;base64," + base64.b64encode(encoded.tobytes()).decode("ascii")
+
+
+def embedding_hover_texts(ids, labels, predicted=None):
+    """The embedding view's hover text per sample: id, label (and prediction), HTML-escaped.
+
+    Plotly renders tags in hover text, and ids and labels come from file and folder names.
+
+    Arguments:
+        ids: (N,) sample ids.
+        labels: (N,) label names.
+        predicted: optional (N,) predicted label names.
+
+    Returns:
+        list of N strings, e.g. "ck:happy/S010_1.png<br>label happy<br>predicted sad".
+    """
+    texts = []
+    for i, (sample_id, label) in enumerate(zip(ids, labels)):
+        text = f"{html.escape(str(sample_id))}<br>label {html.escape(str(label))}"
+        if predicted is not None:
+            text += f"<br>predicted {html.escape(str(predicted[i]))}"
+        texts.append(text)
+    return texts
+
+
+def thumbnails_html(uris, titles, width=56):
+    """``<img>`` tags of thumbnails, each titled with its (HTML-escaped) sample id.
+
+    Arguments:
+        uris: data URIs of the thumbnails.
+        titles: the text each shows on hover (file names: escaped, never markup).
+        width: shown width in pixels.
+
+    Returns:
+        str of space-separated ``<img>`` tags.
+    """
+    return " ".join(f'<img src="{html.escape(str(uri))}" title="{html.escape(str(title))}" width="{int(width)}">'
+                    for uri, title in zip(uris, titles))
 
 
 def draw_keypoints(image, keypoints, side=288, predicted=None):

@@ -8,6 +8,10 @@ Two layouts are recognised:
 - ``ROOT/<split>/<class>/*.jpg``: the splits are the top folders (``train``,
   ``test``, and ``val``/``validation`` if present; without one, a seeded 10% of
   the training images becomes the validation split).
+
+Everything read must lie under the dataset's bound (``within``: FER_DATA_DIR for a
+folder under it, see ``fer_core.data.registry``; else the folder itself): a class
+folder or image that is a symbolic link leading out of it is refused.
 """
 
 import re
@@ -58,30 +62,62 @@ def read_gray(path, size):
     return image
 
 
-def _class_folders(root):
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+def _class_folders(root, bound):
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for folder in folders:
+        check_inside(folder, bound)
+    return folders
 
 
-def _images_in(folder):
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+def _images_in(folder, bound):
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    for image in images:
+        if image.is_symlink():  # a plain file lies where its (checked) folder does
+            check_inside(image, bound)
+    return images
 
 
-def scan_folder(root):
+def check_inside(path, bound):
+    """Refuses a path whose real location (symbolic links followed) is not under ``bound``.
+
+    Arguments:
+        path: a folder or file of a dataset.
+        bound: the resolved folder everything must lie under.
+
+    Raises:
+        DatasetError: naming the path, e.g. "happy: a link that leads out of /data (refused)".
+    """
+    resolved = Path(path).resolve()
+    if resolved != bound and bound not in resolved.parents:
+        raise DatasetError(f"a link that leads out of {bound} (refused: a dataset reads only files under it)",
+                           path)
+
+
+def scan_folder(root, within=None):
     """Lists the images of a class-folder dataset.
+
+    Arguments:
+        root: the dataset folder.
+        within: the folder everything read must lie under (symbolic links followed); default ``root``.
 
     Returns:
         (files, class names, class index per file, split folder per file or None)
+
+    Raises:
+        DatasetError: no such folder, no images, or a link leading out of ``within``.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError("folder not found", root)
-    top = _class_folders(root)
+    bound = Path(within if within is not None else root).resolve()
+    check_inside(root, bound)
+    top = _class_folders(root, bound)
     split_layout = bool(top) and all(p.name.lower() in SPLIT_FOLDERS for p in top)
     groups = [(SPLIT_FOLDERS[p.name.lower()], p) for p in top] if split_layout else [(None, root)]
     entries = []
     for split, folder in groups:
-        for class_folder in _class_folders(folder):
-            entries.extend((split, class_folder.name, f) for f in _images_in(class_folder))
+        for class_folder in (_class_folders(folder, bound) if split_layout else top):
+            entries.extend((split, class_folder.name, f) for f in _images_in(class_folder, bound))
     if not entries:
         raise DatasetError("no images found: expected ROOT/<class>/*.png or ROOT/<split>/<class>/*.jpg", root)
     names = tuple(sorted({name for _, name, _ in entries}))
@@ -91,7 +127,21 @@ def scan_folder(root):
     return files, names, labels, splits
 
 
-def load_folder(root, name=None, image_size=48, fold=0, folds=10, seed=0):
+def check_subjects(groups, folds, root):
+    """Refuses a pool layout with fewer subjects than folds (each fold needs one subject at least).
+
+    Raises:
+        DatasetError: e.g. "ROOT: 4 subjects for 10 folds: ...".
+    """
+    subjects = len(set(np.asarray(groups).tolist()))
+    if subjects < folds:
+        raise DatasetError(
+            f"{subjects} subject(s) for {folds} folds: a subject-independent split puts each subject in one fold, "
+            f"so it needs {folds} subjects at least (CK+ file names S<subject>_... name the subject; any other "
+            "file is its own). Add images, or use ROOT/train|val|test/<class>/ folders", root)
+
+
+def load_folder(root, name=None, image_size=48, fold=0, folds=10, seed=0, within=None):
     """Loads a class-folder dataset.
 
     Arguments:
@@ -100,12 +150,16 @@ def load_folder(root, name=None, image_size=48, fold=0, folds=10, seed=0):
         image_size: images are resized to image_size x image_size.
         fold, folds, seed: the subject-independent k-fold split of a pool layout
             (fold ``fold`` is test, the next one validation).
+        within: the folder everything read must lie under (symbolic links followed); default ``root``.
 
     Returns:
         Dataset with ``groups`` set to the subject ids.
+
+    Raises:
+        DatasetError: see ``scan_folder``; an unreadable image; fewer subjects than folds.
     """
     root = Path(root)
-    files, names, labels, split_folders = scan_folder(root)
+    files, names, labels, split_folders = scan_folder(root, within)
     relative = np.array([str(f.relative_to(root)) for f in files])
 
     def build():
@@ -114,6 +168,7 @@ def load_folder(root, name=None, image_size=48, fold=0, folds=10, seed=0):
     images = cached(f"folder{image_size}", [root], build)["images"]
     groups = np.array([subject_of(f) for f in files])
     if split_folders is None:
+        check_subjects(groups, folds, root)
         splits = group_kfold_splits(groups, fold, folds, seed)
     else:
         splits = np.array(split_folders, dtype=object).astype(str)

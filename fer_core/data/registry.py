@@ -56,6 +56,14 @@ def find_datasets(root=None):
     return {name: path for name, path in found.items() if path is not None}
 
 
+def data_bound(path, root=None):
+    """The folder a class-folder dataset may read under: FER_DATA_DIR when the dataset's folder
+    lies under it (its class folders may link elsewhere in it), else the dataset's folder itself."""
+    root = (Path(root) if root is not None else data_dir()).resolve()
+    resolved = Path(path).resolve()
+    return root if resolved == root or root in resolved.parents else resolved
+
+
 def _resolve_user_path(text):
     path = Path(text).expanduser()
     if not path.is_absolute() and (data_dir() / path).exists():
@@ -84,7 +92,8 @@ def load_dataset(name, fold=0, folds=10, image_size=48):
         if name.startswith(prefix):
             path = _resolve_user_path(name[len(prefix):])
             if loader is None:
-                return load_folder(path, name=name, image_size=image_size, fold=fold, folds=folds)
+                return load_folder(path, name=name, image_size=image_size, fold=fold, folds=folds,
+                                   within=data_bound(path))
             return loader(path, name=name)
     if name not in DATASET_NAMES:
         raise DatasetError(
@@ -109,7 +118,8 @@ def load_dataset(name, fold=0, folds=10, image_size=48):
     if name == "ferplus":
         return load_ferplus(path, dataset_path("fer2013", root))
     if name == "ckplus48":
-        return load_folder(path, name=name, image_size=image_size, fold=fold, folds=folds)
+        return load_folder(path, name=name, image_size=image_size, fold=fold, folds=folds,
+                           within=data_bound(path, root))
     if name == "keypoints":
         return load_keypoints68(path, name=name)
     return load_kaggle_keypoints(path, name=name)

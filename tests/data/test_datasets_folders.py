@@ -69,3 +69,45 @@ def test_empty_or_missing_folder(tmp_path):
         load_folder(tmp_path / "empty")
     with pytest.raises(DatasetError, match="folder not found"):
         load_folder(tmp_path / "nowhere")
+
+
+def test_fewer_subjects_than_folds_is_a_dataset_error(tmp_path):
+    root = _image_folder(tmp_path / "few", {"happy": 4, "sad": 4})  # subjects S100..S103
+    with pytest.raises(DatasetError) as error:
+        load_folder(root, folds=10)
+    assert str(error.value).startswith(f"{root}: 4 subject(s) for 10 folds: a subject-independent split")
+    assert "\n" not in str(error.value)
+    assert len(load_folder(root, folds=4)) == 8
+
+
+def test_links_out_of_the_data_folder_are_refused(tmp_path, monkeypatch):
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    _image_folder(outside, {"sad": 3})
+    _image_folder(data / "other", {"sad": 3})
+    monkeypatch.setenv("FER_DATA_DIR", str(data))
+    leaky = _image_folder(data / "leaky", {"happy": 3})
+    (leaky / "sad").symlink_to(outside / "sad", target_is_directory=True)
+    with pytest.raises(DatasetError, match=rf"leaky/sad: a link that leads out of {data.resolve()} \(refused"):
+        load_dataset("folder:leaky", folds=3)
+    linked = _image_folder(data / "linked", {"happy": 3})
+    (linked / "sad").symlink_to(data / "other" / "sad", target_is_directory=True)  # inside FER_DATA_DIR: fine
+    assert load_dataset("folder:linked", folds=3).label_names == ("happy", "sad")
+    one_file = _image_folder(data / "one-file", {"happy": 3, "sad": 3})
+    (one_file / "sad" / "S200_001_00000001.png").symlink_to(next((outside / "sad").iterdir()))
+    with pytest.raises(DatasetError, match=r"S200_001_00000001\.png: a link that leads out of"):
+        load_dataset("folder:one-file", folds=3)
+    split = _image_folder(data / "split", {"train/happy": 3, "train/sad": 3})
+    (split / "test").mkdir()
+    (split / "test" / "sad").symlink_to(outside / "sad", target_is_directory=True)
+    with pytest.raises(DatasetError, match=r"test/sad: a link that leads out of"):
+        load_dataset("folder:split")
+
+
+def test_a_folder_outside_the_data_dir_reads_only_under_itself(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_DATA_DIR", str(tmp_path / "data"))
+    _image_folder(tmp_path / "elsewhere", {"sad": 3})
+    mine = _image_folder(tmp_path / "mine", {"happy": 3})
+    assert len(load_dataset(f"folder:{mine}", folds=3)) == 3  # the command line may name any folder
+    (mine / "sad").symlink_to(tmp_path / "elsewhere" / "sad", target_is_directory=True)
+    with pytest.raises(DatasetError, match=rf"a link that leads out of {mine.resolve()}"):
+        load_dataset(f"folder:{mine}", folds=3)

@@ -188,6 +188,27 @@ def test_browser_folder_must_be_under_data_dir(env, data_root):
     assert len(at.selectbox(key="picked_cell").options) == 60
 
 
+def test_browser_shows_dataset_errors_not_tracebacks(empty_env, tmp_path):
+    import cv2
+    import numpy as np
+
+    data = tmp_path / "data"
+    for folder in ("few/happy", "few/sad", "leaky/happy", "outside/sad"):
+        (data.parent / folder if folder.startswith("outside") else data / folder).mkdir(parents=True)
+        for i in range(4):
+            target = (data.parent if folder.startswith("outside") else data) / folder / f"S{100 + i}_001_1.png"
+            cv2.imwrite(str(target), np.full((32, 32), 40 * i, np.uint8))
+    (data / "leaky" / "sad").symlink_to(tmp_path / "outside" / "sad", target_is_directory=True)
+    at = open_page(BROWSER)
+    at.text_input(key="dataset_folder").set_value("few")
+    ok(at)
+    (error,) = at.error
+    assert "4 subject(s) for 10 folds" in error.value and "Traceback" not in error.value
+    at.text_input(key="dataset_folder").set_value("leaky")
+    ok(at)
+    assert at.error[0].value.startswith(f"{data.resolve() / 'leaky' / 'sad'}: a link that leads out of")
+
+
 def test_browser_empty_data_dir(empty_env):
     at = open_page(BROWSER)
     shown = texts(at)
