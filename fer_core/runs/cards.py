@@ -270,7 +270,7 @@ def render_model_card(name, model_path, run_dir, config, info, metrics, history,
         out += ["", "Latency per face (batch of 1, median) on each CPU it was measured on. It depends on the CPU "
                 "above all, most on the vector instructions named in each row: measure it on yours with the "
                 "commands below.", "", _latency_table(latency)]
-    tflite_files = [f for f, *_ in exports if f.endswith(".tflite")]
+    tflite_files = [f for f, *_ in exports if f.endswith(".tflite")]  # the shipped ones ("(not shipped: ...)" others)
     folder = Path(model_path).parent
     timed = [folder / f for f in tflite_files] or [model_path]
     out += ["", ("Reproduce (each TFLite file's accuracy through LiteRT, and its latency on your CPU):" if tflite_files

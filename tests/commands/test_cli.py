@@ -198,6 +198,11 @@ def test_ship_with_the_int8_runtime(tmp_path, data_root):
     info = json.loads((out / "emotion.model_info.json").read_text())
     assert info["runtime_tflite"] == "emotion_int8.tflite"
     assert EmotionClassifier.from_path(out / "emotion.keras").runner.path.name == "emotion_int8.tflite"
+    # the float file is measured for the card, not shipped (README: weights policy)
+    assert sorted(p.name for p in out.glob("*.tflite")) == ["emotion_int8.tflite"]
+    card = (out / "emotion.md").read_text()
+    assert "emotion.tflite (not shipped: python -m fer_core export --model emotion.keras --out emotion.tflite)" in card
+    assert "LiteRT float32" in card and list(info["latency_by_cpu"][0]["files"]) == ["emotion.keras", "emotion_int8.tflite"]
     assert "run `emotion_int8.tflite`" in (out / "emotion.md").read_text()
-    (out / "emotion_int8.tflite").unlink()  # a missing variant falls back to NAME.tflite
-    assert EmotionClassifier.from_path(out / "emotion.keras").runner.path.name == "emotion.tflite"
+    (out / "emotion_int8.tflite").unlink()  # without its TFLite file the model runs through Keras
+    assert EmotionClassifier.from_path(out / "emotion.keras").backend == "keras"
