@@ -28,20 +28,24 @@ def text_color(background):
     return (0, 0, 0) if 0.114 * b + 0.587 * g + 0.299 * r > 140 else (255, 255, 255)
 
 
-def caption(result):
-    """The text shown above a face, e.g. "happy 87%" (empty without a label)."""
+def caption(result, number=None):
+    """The text shown above a face: its number, label and probability, e.g. "2 happy 87%", with a
+    "?" after the label when the answer is uncertain ("2 happy? 41%"); just the number (or "")
+    without a label."""
+    prefix = "" if number is None else f"{number} "
     if result.label is None:
-        return ""
-    return f"{result.label} {100.0 * result.score:.0f}%"
+        return prefix.strip()
+    return f"{prefix}{result.label}{'?' if result.uncertain else ''} {100.0 * result.score:.0f}%"
 
 
-def draw_face(image, result, thickness=None):
+def draw_face(image, result, thickness=None, number=None):
     """Draws one ``FaceResult`` on ``image`` in place.
 
     Arguments:
         image: BGR uint8 frame (modified).
         result: a ``FaceResult``.
         thickness: line thickness; default scales with the frame.
+        number: the face's number shown before its label (the charts' "Face N"), or None.
 
     Returns:
         the same image.
@@ -51,7 +55,7 @@ def draw_face(image, result, thickness=None):
     x, y, w, h = (int(v) for v in result.box)
     color = label_color(result.label)
     cv2.rectangle(image, (x, y), (x + w, y + h), color, thickness)
-    text = caption(result)
+    text = caption(result, number)
     if text:
         scale = max(0.4, w / 220.0)
         (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
@@ -69,7 +73,7 @@ def draw_face(image, result, thickness=None):
 
 
 def draw_results(image_bgr, results):
-    """Draws all faces' results on a copy of a frame.
+    """Draws all faces' results on a copy of a frame, each face numbered (``face_number``).
 
     Arguments:
         image_bgr: BGR uint8 frame (not modified).
@@ -81,6 +85,11 @@ def draw_results(image_bgr, results):
     canvas = np.array(image_bgr, dtype=np.uint8, copy=True)
     if canvas.ndim == 2:
         canvas = cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)
-    for result in results:
-        draw_face(canvas, result)
+    for index, result in enumerate(results):
+        draw_face(canvas, result, number=face_number(result, index))
     return canvas
+
+
+def face_number(result, index):
+    """The number a face is shown with: its track number in video, else its place in the list (from 1)."""
+    return result.track_id if result.track_id is not None else index + 1

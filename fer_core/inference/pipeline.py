@@ -1,9 +1,10 @@
 """The frame pipeline: detect faces, classify emotions, locate keypoints.
 
 ``FacePipeline(detector, emotion, keypoints)(frame_bgr)`` returns one
-``FaceResult`` per face. For video, ``smoothing`` > 1 tracks faces from frame to
-frame (greedy IoU matching) and averages each face's probabilities over its
-last ``smoothing`` frames, which steadies the label shown.
+``FaceResult`` per face. For video, ``track=True`` numbers the faces so that each
+keeps its number from frame to frame (``FaceTracker``), and ``smoothing`` > 1 also
+averages each face's probabilities over its last ``smoothing`` frames, which
+steadies the label shown.
 
 Nothing here imports TensorFlow unless a Keras model or MTCNN is used.
 """
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fer_core import config
-from fer_core.data.face_crops import box_iou
+from fer_core.data.face_crops import box_iou, to_gray
+from fer_core.inference.confidence import is_uncertain
 from fer_core.inference.detection import check_frame, get_detector
-from fer_core.data.face_crops import to_gray
 
 
 @dataclass
@@ -32,7 +33,7 @@ class FaceResult:
         label: the most probable label, or None.
         keypoints: float32 array (15, 2) of (x, y) frame pixels in
             ``config.KEYPOINT_NAMES`` order, or None.
-        track_id: the face's track across video frames (with smoothing), else None.
+        track_id: the face's number across video frames (from 1, with tracking), else None.
         landmarks: the detector's own landmarks (MTCNN: 5 points), or None.
     """
 
@@ -48,6 +49,12 @@ class FaceResult:
         """Probability of ``label`` (None without an emotion model)."""
         return None if self.label is None else self.probabilities[self.label]
 
+    @property
+    def uncertain(self):
+        """True when the two most probable classes are within ``confidence.UNCERTAIN_MARGIN`` of each other."""
+        return bool(self.probabilities) and len(self.probabilities) > 1 and bool(
+            is_uncertain(np.array(list(self.probabilities.values()))))
+
     def to_json(self, digits=4):
         """A JSON-ready dict: box, label, probs, keypoints (by name)."""
         result = {"box": [int(v) for v in self.box], "label": self.label,
@@ -57,6 +64,8 @@ class FaceResult:
         if self.keypoints is not None:
             result["keypoints"] = {name: [round(float(x), 1), round(float(y), 1)]
                                    for name, (x, y) in zip(config.KEYPOINT_NAMES, self.keypoints)}
+        if self.probabilities is not None:
+            result["uncertain"] = self.uncertain
         if self.track_id is not None:
             result["track_id"] = self.track_id
         return result
@@ -96,25 +105,43 @@ def label_probabilities(probabilities, label_names):
 
 # ---------------------------------------------------------------- tracking
 
-class ProbabilitySmoother:
-    """Tracks faces across frames by IoU and averages their probabilities.
+class FaceTracker:
+    """Gives each face a number that stays with it from frame to frame, and averages its probabilities.
+
+    Faces are matched to the tracks of earlier frames greedily by IoU; a face left over then takes
+    the nearest left-over track whose last box centre lies within ``reid_distance`` box sides of
+    its own (a face that moved while it went undetected for a few frames keeps its number). A track
+    not seen for more than ``max_missed`` frames is dropped. Numbers start at 1 and are not reused.
 
     Arguments:
-        window: frames averaged per face.
-        min_iou: overlap needed to call two boxes the same face.
+        window: frames averaged per face (1: no smoothing).
+        min_iou: overlap that makes two boxes the same face.
         max_missed: frames a face may go undetected before its track is dropped.
+        reid_distance: how far (in box sides) a left-over face may be from a left-over track.
     """
 
-    def __init__(self, window=5, min_iou=0.3, max_missed=5):
-        self.window = window
+    def __init__(self, window=1, min_iou=0.3, max_missed=15, reid_distance=1.0):
+        self.window = max(1, int(window))
         self.min_iou = min_iou
         self.max_missed = max_missed
-        self._tracks = []  # dicts: id, box, history, missed
-        self._next_id = 0
+        self.reid_distance = reid_distance
+        self.reset()
 
     def reset(self):
-        """Forgets all tracks (e.g. at a new video)."""
-        self._tracks, self._next_id = [], 0
+        """Forgets all tracks (e.g. at a new video); numbering starts again at 1."""
+        self._tracks, self._next_id = [], 1
+
+    def _match(self, boxes):
+        matched = match_boxes([t["box"] for t in self._tracks], boxes, self.min_iou)
+        free_tracks = [i for i in range(len(self._tracks)) if i not in matched.values()]
+        pairs = sorted((_centre_distance(self._tracks[i]["box"], box), j, i)
+                       for j, box in enumerate(boxes) if j not in matched for i in free_tracks)
+        for distance, j, i in pairs:
+            if distance > self.reid_distance:
+                break
+            if j not in matched and i not in matched.values():
+                matched[j] = i
+        return matched
 
     def update(self, boxes, probabilities):
         """Feeds one frame.
@@ -124,9 +151,9 @@ class ProbabilitySmoother:
             probabilities: array (N, C), or None without classification.
 
         Returns:
-            (track ids: list of N ints, smoothed probabilities: (N, C) or None).
+            (track ids: list of N ints from 1, smoothed probabilities: (N, C) or None).
         """
-        matched = match_boxes([t["box"] for t in self._tracks], boxes, self.min_iou)
+        matched = self._match(boxes)
         seen, ids, smoothed = set(), [], []
         for j, box in enumerate(boxes):
             if j in matched:
@@ -150,6 +177,13 @@ class ProbabilitySmoother:
         return ids, np.array(smoothed, np.float32).reshape(len(boxes), -1)
 
 
+def _centre_distance(a, b):
+    """Distance between two boxes' centres, in units of their mean side."""
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    side = max(1.0, (aw + ah + bw + bh) / 4.0)
+    return float(np.hypot(ax + aw / 2 - bx - bw / 2, ay + ah / 2 - by - bh / 2) / side)
+
+
 # ---------------------------------------------------------------- the pipeline
 
 class FacePipeline:
@@ -162,6 +196,8 @@ class FacePipeline:
         keypoints: a ``KeypointRegressor``, or None to skip keypoints.
         smoothing: for video, frames over which each tracked face's
             probabilities are averaged; 0 or 1 for none (still images).
+        track: give faces numbers that stay with them across frames (``FaceTracker``; on
+            whenever ``smoothing`` > 1); off for still images.
         max_faces: at most this many faces (the largest) are processed.
         flip_tta: classify each face and its mirror image and average the two (flip test-time
             augmentation: more accurate, twice the classifier's time).
@@ -170,13 +206,15 @@ class FacePipeline:
     give each video stream its own pipeline (they may share models and detector).
     """
 
-    def __init__(self, detector="haar", emotion=None, keypoints=None, smoothing=0, max_faces=16, flip_tta=False):
+    def __init__(self, detector="haar", emotion=None, keypoints=None, smoothing=0, max_faces=16, flip_tta=False,
+                 track=False):
         self.detector = get_detector(detector)
         self.emotion = emotion
         self.keypoints = keypoints
         self.max_faces = max_faces
         self.flip_tta = flip_tta
-        self.smoother = ProbabilitySmoother(window=smoothing) if smoothing and smoothing > 1 else None
+        smoothing = smoothing if smoothing and smoothing > 1 else 1
+        self.tracker = FaceTracker(window=smoothing) if track or smoothing > 1 else None
         self.timings = {}  # stage -> seconds of the last call
         self._lock = threading.Lock()
 
@@ -216,9 +254,9 @@ class FacePipeline:
                 timings["keypoints"] = time.perf_counter() - tick
 
         track_ids = [None] * len(boxes)
-        if self.smoother is not None:
+        if self.tracker is not None:
             with self._lock:
-                track_ids, smoothed = self.smoother.update(boxes, probabilities)
+                track_ids, smoothed = self.tracker.update(boxes, probabilities)
             if smoothed is not None:
                 probabilities = smoothed
 
@@ -237,8 +275,8 @@ class FacePipeline:
 
     def reset(self):
         """Forgets tracked faces (call between videos)."""
-        if self.smoother is not None:
-            self.smoother.reset()
+        if self.tracker is not None:
+            self.tracker.reset()
 
 
 def results_to_json(results):

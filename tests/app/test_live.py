@@ -70,7 +70,7 @@ def test_fps_and_latency_come_from_the_clock(models, face_frame):
     assert [r.time_s for r in records] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
     assert records[-1].fps == pytest.approx(10.0)  # two clock reads per frame, 0.1 s apart
     assert records[-1].latency_ms == pytest.approx(50.0)
-    assert records[-1].results[0].track_id == 0  # smoothing tracks the face
+    assert records[-1].results[0].track_id == 1  # smoothing tracks the face (numbers start at 1)
 
 
 def test_frame_rate():

@@ -120,7 +120,7 @@ def test_video_gives_per_frame_json_csv_and_annotated_video(models, video, tmp_p
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["frame"] for r in records] == list(range(6))
     assert all(len(r["faces"]) == 1 for r in records)
-    assert {r["faces"][0]["track_id"] for r in records} == {0}
+    assert {r["faces"][0]["track_id"] for r in records} == {1}
     rows = list(csv.DictReader((out / "clip.csv").open()))
     assert len(rows) == 6 and rows[0]["label"] in config.FER2013_EMOTIONS
     assert float(rows[5]["x"]) > float(rows[0]["x"])  # the face moves right

@@ -8,7 +8,7 @@ from fer_core import config
 from fer_core.inference.detection import Detection
 from fer_core.inference.imageio import read_image
 from fer_core.inference.overlay import caption, draw_results, label_color
-from fer_core.inference.pipeline import (FacePipeline, FaceResult, ProbabilitySmoother, match_boxes, results_to_json)
+from fer_core.inference.pipeline import FacePipeline, FaceResult, FaceTracker, match_boxes, results_to_json
 from fer_core.inference.runtime import EmotionClassifier, KeypointRegressor, default_model_path, shipped_model_exists
 from tests.inference_models import astronaut_bgr, tiny_models
 
@@ -101,7 +101,7 @@ def test_json_format(pipeline, astronaut):
     record = results_to_json(pipeline(astronaut))
     json.dumps(record)  # serialisable
     face = record["faces"][0]
-    assert set(face) == {"box", "label", "probs", "keypoints"}
+    assert set(face) == {"box", "label", "probs", "keypoints", "uncertain"}
     assert face["box"] == list(GOLDEN_BOX)
     assert list(face["keypoints"]) == list(config.KEYPOINT_NAMES)
     assert sum(face["probs"].values()) == pytest.approx(1.0, abs=1e-3)
@@ -161,19 +161,51 @@ def test_match_boxes_is_greedy_one_to_one():
     assert match_boxes(previous, current) == {0: 1, 1: 0}
 
 
-def test_smoother_averages_per_track_and_drops_lost_tracks():
-    smoother = ProbabilitySmoother(window=2, max_missed=1)
+def test_tracker_averages_per_track_and_drops_lost_tracks():
+    tracker = FaceTracker(window=2, max_missed=1)
     a, b = (0, 0, 50, 50), (200, 0, 50, 50)
-    ids, probs = smoother.update([a, b], np.array([[1.0, 0.0], [0.0, 1.0]]))
-    assert ids == [0, 1]
-    ids, probs = smoother.update([(2, 2, 50, 50), b], np.array([[0.0, 1.0], [0.0, 1.0]]))
-    assert ids == [0, 1]
+    ids, probs = tracker.update([a, b], np.array([[1.0, 0.0], [0.0, 1.0]]))
+    assert ids == [1, 2]
+    ids, probs = tracker.update([(2, 2, 50, 50), b], np.array([[0.0, 1.0], [0.0, 1.0]]))
+    assert ids == [1, 2]
     np.testing.assert_allclose(probs, [[0.5, 0.5], [0.0, 1.0]])
-    ids, probs = smoother.update([(4, 4, 50, 50)], np.array([[0.0, 1.0]]))
+    ids, probs = tracker.update([(4, 4, 50, 50)], np.array([[0.0, 1.0]]))
     np.testing.assert_allclose(probs, [[0.0, 1.0]])  # window of 2: the first frame has left it
-    smoother.update([(4, 4, 50, 50)], np.array([[0.0, 1.0]]))  # b missed twice: dropped
-    ids, _ = smoother.update([b], np.array([[1.0, 0.0]]))
-    assert ids == [2]
+    tracker.update([(4, 4, 50, 50)], np.array([[0.0, 1.0]]))  # b missed twice: dropped
+    ids, _ = tracker.update([b], np.array([[1.0, 0.0]]))
+    assert ids == [3]
+
+
+def synthetic_clip(frames=30):
+    """Boxes of two faces walking towards each other and apart; face 1 goes undetected in frames 10-13
+    while it moves 40 px (no overlap with its last box), and face 2 is found first in frames 20 on."""
+    clip = []
+    for f in range(frames):
+        left, right = (20 + 10 * f, 100, 60, 60), (560 - 10 * f, 300, 60, 60)
+        boxes = [] if 10 <= f <= 13 else [left]
+        boxes.append(right)
+        clip.append(boxes[::-1] if f >= 20 else boxes)
+    return clip
+
+
+def test_tracking_ids_stay_with_their_faces_over_a_synthetic_clip():
+    tracker = FaceTracker(max_missed=15)
+    numbered = []
+    for boxes in synthetic_clip():
+        ids, _ = tracker.update(boxes, None)
+        numbered.append({box[1]: track for box, track in zip(boxes, ids)})  # y tells the faces apart
+    assert all(frame.get(100, 1) == 1 and frame[300] == 2 for frame in numbered)
+    assert [f for f, frame in enumerate(numbered) if 100 not in frame] == [10, 11, 12, 13]
+
+
+def test_a_face_missed_longer_than_max_missed_gets_a_new_number():
+    tracker = FaceTracker(max_missed=2)
+    assert tracker.update([(0, 0, 50, 50)], None)[0] == [1]
+    for _ in range(3):
+        tracker.update([], None)
+    assert tracker.update([(10, 0, 50, 50)], None)[0] == [2]
+    tracker.reset()
+    assert tracker.update([(10, 0, 50, 50)], None)[0] == [1]
 
 
 def test_pipeline_smoothing_over_video_frames(models, astronaut):
@@ -183,11 +215,11 @@ def test_pipeline_smoothing_over_video_frames(models, astronaut):
     smooth = FacePipeline(ScriptedDetector(boxes), emotion, smoothing=3)
     raw = [np.array(list(plain(astronaut)[0].probabilities.values())) for _ in boxes]
     smoothed = [smooth(astronaut)[0] for _ in boxes]
-    assert [r.track_id for r in smoothed] == [0, 0, 0]
+    assert [r.track_id for r in smoothed] == [1, 1, 1]
     np.testing.assert_allclose(list(smoothed[-1].probabilities.values()), np.mean(raw, axis=0), atol=1e-5)
     smooth.reset()
     smooth.detector = ScriptedDetector([[(0, 0, 60, 60)]])
-    assert smooth(astronaut)[0].track_id == 0
+    assert smooth(astronaut)[0].track_id == 1
 
 
 # ---------------------------------------------------------------- overlay
@@ -202,7 +234,11 @@ def test_overlay_draws_box_caption_and_points(pipeline, astronaut):
     assert tuple(annotated[y + h // 2, x]) == label_color(results[0].label)  # left edge of the box
     px, py = np.round(results[0].keypoints[0]).astype(int)
     assert tuple(annotated[py, px]) == (0, 255, 255)
-    assert caption(results[0]) == "fear 39%"
+    top_two = sorted(results[0].probabilities.values())[-2:]
+    assert results[0].uncertain == (top_two[1] - top_two[0] < 0.15)
+    assert caption(results[0]) == "fear? 39%" and caption(results[0], 1) == "1 fear? 39%"  # top two within 15 points
+    sure = FaceResult(box=(0, 0, 9, 9), probabilities={"happy": 0.9, "sad": 0.1}, label="happy")
+    assert caption(sure, 3) == "3 happy 90%" and not sure.uncertain
 
 
 def test_overlay_edge_cases():

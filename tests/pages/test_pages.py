@@ -192,14 +192,14 @@ def test_live_page_renders_with_its_settings(with_models, no_webrtc_session):
                      if e not in help_box.markdown]
     assert not any("STUN" in text or "FER_ICE_SERVERS" in text for text in shown_outside)  # collapsed, not in view
     annotator = at.session_state["live_annotator"]
-    assert annotator.pipeline.smoother is not None and annotator.pipeline.keypoints is None
+    assert annotator.pipeline.tracker is not None and annotator.pipeline.keypoints is None
     assert annotator.pipeline.flip_tta is False
     [t for t in at.toggle if t.label == "Average with the mirrored face"][0].set_value(True).run()
     assert at.session_state["live_annotator"].pipeline.flip_tta is True
     [t for t in at.toggle if t.label == "Keypoints"][0].set_value(True).run()
     [t for t in at.toggle if t.label == "Smooth labels over frames"][0].set_value(False).run()
     annotator = at.session_state["live_annotator"]
-    assert annotator.pipeline.keypoints is not None and annotator.pipeline.smoother is None
+    assert annotator.pipeline.keypoints is not None and annotator.pipeline.tracker is None
 
 
 def test_live_page_shows_the_session_results_the_callback_queued(with_models, no_webrtc_session):
