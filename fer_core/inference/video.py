@@ -1,9 +1,11 @@
-"""Running the frame pipeline over video files (OpenCV ``VideoCapture``), with CSV rows per face."""
+"""Running the frame pipeline over video files: frames read with OpenCV ``VideoCapture`` one at a time,
+annotated frames written as browser-playable H.264 (PyAV), and CSV rows per face."""
 
 import csv
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from fer_core import config
 from fer_core.errors import ImageError
@@ -98,6 +100,54 @@ def csv_rows(frame_index, time_s, results, label_names, with_keypoints):
     return rows
 
 
+class BrowserVideoWriter:
+    """Writes frames as an H.264 MP4 that browsers play (PyAV's libx264, yuv420p, moov atom first).
+
+    OpenCV's ``mp4v`` (MPEG-4 part 2) files do not play in Chromium; H.264 does, and PyAV (installed
+    with aiortc for the live page) carries an FFmpeg with libx264. Frames are encoded as they come,
+    so memory stays constant whatever the length. Odd frame sides lose their last row or column
+    (yuv420p needs even sides).
+
+    Arguments:
+        path: the .mp4 file to write.
+        fps: frames per second.
+        crf: x264 quality (lower is better and larger; 23 is x264's default).
+    """
+
+    def __init__(self, path, fps, crf=23):
+        self.path, self.fps, self.crf = Path(path), fps, crf
+        self._container = self._stream = None
+        self.frames = 0
+
+    def _open(self, width, height):
+        from fractions import Fraction
+
+        import av
+
+        self._container = av.open(str(self.path), "w", options={"movflags": "+faststart"})
+        self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+        self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
+        self._stream.options = {"preset": "veryfast", "crf": str(self.crf)}
+
+    def write(self, frame_bgr):
+        """Encodes one BGR uint8 frame (the first one fixes the size)."""
+        import av
+
+        height, width = (frame_bgr.shape[0] // 2) * 2, (frame_bgr.shape[1] // 2) * 2
+        if self._container is None:
+            self._open(width, height)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_bgr[:height, :width]), format="bgr24")
+        self._container.mux(self._stream.encode(frame))
+        self.frames += 1
+
+    def close(self):
+        """Flushes the encoder and closes the file (nothing is written without a frame)."""
+        if self._container is not None:
+            self._container.mux(self._stream.encode(None))
+            self._container.close()
+            self._container = None
+
+
 class VideoOutputs:
     """Writes an annotated video and a CSV for one input video (either may be None).
 
@@ -125,14 +175,12 @@ class VideoOutputs:
             self._csv.writerows(csv_rows(frame_index, time_s, results, self.label_names, self.with_keypoints))
         if self.video_path is not None and annotated is not None:
             if self._writer is None:
-                height, width = annotated.shape[:2]
-                self._writer = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*"mp4v"),
-                                               self.fps, (width, height))
+                self._writer = BrowserVideoWriter(self.video_path, self.fps)
             self._writer.write(annotated)
 
     def close(self):
         if self._writer is not None:
-            self._writer.release()
+            self._writer.close()
         if self._csv_file is not None:
             self._csv_file.close()
 
