@@ -189,3 +189,33 @@ class VideoOutputs:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def frame_count(path):
+    """The number of frames a video says it has (0 when it does not say)."""
+    capture, _, _ = open_video(path)
+    try:
+        return max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+    finally:
+        capture.release()
+
+
+def annotate_video(path, pipeline, outputs, every=1, max_frames=None):
+    """Runs a pipeline over a video one frame at a time, writing each frame's outputs as it goes.
+
+    Arguments:
+        path: the video file.
+        pipeline: a ``FacePipeline`` (reset first: its face numbers start again at 1).
+        outputs: a ``VideoOutputs`` (annotated video and/or CSV).
+        every, max_frames: as for ``iter_video_frames``.
+
+    Yields:
+        (frame index, time in seconds, results) of each processed frame.
+    """
+    from fer_core.inference.overlay import draw_results
+
+    pipeline.reset()
+    for index, time_s, frame in iter_video_frames(path, every=every, max_frames=max_frames):
+        results = pipeline(frame)
+        outputs.write(index, time_s, results, draw_results(frame, results) if outputs.video_path else None)
+        yield index, time_s, results
