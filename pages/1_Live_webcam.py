@@ -3,7 +3,8 @@
 The video callback (``fer_core.app.live.LiveAnnotator``) runs in streamlit-webrtc's worker
 thread and makes no Streamlit call; its per-frame records reach this page through a
 queue, which a fragment drains once a second for the readout, the timeline and the CSV. The
-speed readout is ``fer_core.app.live.live_readout``, the same on the video and on the page.
+speed readout (``fer_core.app.live.live_readout``) is shown in one place: on the video, or,
+with "FPS on the video" off, below it.
 """
 
 import os
@@ -16,11 +17,13 @@ from fer_core.app.live import (ICE_SERVERS_ENV, LOOPBACK_ICE_ENV, RECORD_PATH_EN
                                emotion_timeline_figure, ice_servers, live_readout, patch_aioice_for_loopback,
                                records_to_csv, rtc_configuration)
 from fer_core.inference.pipeline import FacePipeline
-from fer_core.app.resources import cached_face_models, detector_for_stream
+from fer_core.app.resources import cached_face_models, detector_for_stream, use_app_navigation
 from fer_core.app.page_helpers import FLIP_TTA_HELP, FLIP_TTA_LABEL
 
 SMOOTHING_FRAMES = 5
 HISTORY_FRAMES = 30 * 60 * 10  # the session kept for the CSV: 10 minutes at 30 fps
+
+use_app_navigation()  # a first visit by this page's URL: under app.py's navigation
 
 if os.environ.get(LOOPBACK_ICE_ENV) == "1":
     patch_aioice_for_loopback()  # real-browser tests only (loopback-only network namespace)
@@ -55,7 +58,7 @@ with st.sidebar:
     flip_tta = st.toggle(FLIP_TTA_LABEL, value=False, disabled=models.emotion is None, help=FLIP_TTA_HELP)
     readout_on = st.toggle("FPS on the video", value=True,
                            help="Frames per second and the median time per frame over the last second, "
-                                "as shown below the video.")
+                                "drawn on the video; off: shown below it instead.")
 
 servers, ice_error = read_ice_servers()
 if ice_error:
@@ -99,9 +102,10 @@ def live_results():
     history.extend(annotator.drain())
     stats = annotator.stats
     readout = live_readout(history) if playing else None  # stopped: no stale speed or face count
-    speed, faces = st.columns(2)
-    speed.metric("Speed (frames per second | time per frame)", readout.text() if readout else "-")
+    faces, speed = st.columns(2)
     faces.metric("Faces in the last frame", readout.faces if readout else "-")
+    if not readout_on:  # one readout: on the video, or here
+        speed.metric("Speed (frames per second | time per frame)", readout.text() if readout else "-")
     if stats["last_error"]:
         st.error(f"Frames are passed through unprocessed: {stats['last_error']}")
     if models.emotion is not None and history:

@@ -15,8 +15,10 @@ from fer_core.app.photo import (MAX_MEGAPIXELS, MAX_UPLOAD_MB, SAMPLE_NAME, UPLO
                                 probability_figure, sample_photo)
 from fer_core.inference.pipeline import FacePipeline
 from fer_core.inference.saliency import explain_face, keras_model_of, overlay_heatmap
-from fer_core.app.resources import cached_detector, cached_face_models
+from fer_core.app.resources import cached_detector, cached_face_models, use_app_navigation
 from fer_core.app.page_helpers import FLIP_TTA_HELP, FLIP_TTA_LABEL
+
+use_app_navigation()  # a first visit by this page's URL: under app.py's navigation
 
 
 @st.cache_resource(show_spinner="Loading the Keras model for Grad-CAM (TensorFlow)...")

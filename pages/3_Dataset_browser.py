@@ -5,11 +5,13 @@ import numpy as np
 import streamlit as st
 
 from fer_core.config import data_dir
-from fer_core.app.resources import cached_dataset, cached_keras_model
+from fer_core.app.resources import cached_dataset, cached_keras_model, use_app_navigation
 from fer_core.data import find_datasets
 from fer_core.errors import DatasetError
 from fer_core.runs.records import load_runs, shipped_models
 from fer_core.app.page_helpers import label_text, model_choices, no_data_message, resolve_data_folder
+
+use_app_navigation()  # a first visit by this page's URL: under app.py's navigation
 
 FOLDER_CHOICE = "a folder under FER_DATA_DIR…"
 ALL_SPLITS = "all splits"

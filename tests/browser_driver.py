@@ -64,8 +64,8 @@ def count_annotated(records_path):
 def drive_live(page, url, args):
     page.goto(f"{url}/Live_webcam")
     page.get_by_text("Live webcam", exact=True).first.wait_for(timeout=30000)
-    start = page.frame_locator('iframe[title*="webrtc_streamer"]').get_by_role("button", name="START")
-    start.click(timeout=30000)
+    component = page.frame_locator('iframe[title*="webrtc_streamer"]')
+    component.get_by_role("button", name="START").click(timeout=30000)
     deadline = time.time() + 30
     while time.time() < deadline and count_annotated(args.records) < args.frames:
         time.sleep(0.5)
@@ -75,12 +75,23 @@ def drive_live(page, url, args):
     page.wait_for_timeout(1500)
     page.screenshot(path=args.shot, full_page=True)
     timeline = page.locator(".js-plotly-plot").count()
-    return {"annotated_frames": annotated, "timeline_charts": timeline}
+    metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    help_shown = page.get_by_text("FER_ICE_SERVERS").first.is_visible()
+    speed_on_page = page.get_by_text(" fps | ").count()
+    component.get_by_role("button", name="STOP").click(timeout=10000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stMetricValue\"]')].every(m => m.innerText === '-')",
+        timeout=20000)
+    page.screenshot(path=args.shot.replace(".png", "_stopped.png"), full_page=True)
+    return {"annotated_frames": annotated, "timeline_charts": timeline, "metrics": metrics,
+            "metrics_stopped": page.locator('[data-testid="stMetricValue"]').all_inner_texts(),
+            "ice_help_shown": help_shown, "speed_on_page": speed_on_page, "navigation": page.locator('[data-testid="stSidebarNav"]').inner_text()}
 
 
 def drive_photo(page, url, args):
     page.goto(f"{url}/Photo")
     page.get_by_text("Upload a photo, take one").wait_for(timeout=30000)
+    uploader = page.locator('[data-testid="stFileUploader"]').first.inner_text()  # its limit, before a file
     page.locator('input[type="file"]').first.set_input_files(args.photo)
     caption = page.get_by_text("face(s)").first
     caption.wait_for(timeout=30000)
@@ -88,7 +99,8 @@ def drive_photo(page, url, args):
     page.wait_for_timeout(1000)
     page.screenshot(path=args.shot, full_page=True)
     seen = {"caption": caption.inner_text(), "charts": page.locator(".js-plotly-plot").count(),
-            "errors": page.locator('[data-testid="stAlertContentError"]').all_inner_texts()}
+            "errors": page.locator('[data-testid="stAlertContentError"]').all_inner_texts(),
+            "uploader": uploader, "navigation": page.locator('[data-testid="stSidebarNav"]').inner_text()}
     page.get_by_text("Saliency map", exact=True).click()
     saliency = page.get_by_text("occlusion: where face 1 looks").first
     saliency.wait_for(timeout=30000)

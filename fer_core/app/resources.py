@@ -151,6 +151,22 @@ def cached_keras_model(path, modified):
     return load_keras_model(path)
 
 
+def use_app_navigation():
+    """Runs the page under app.py's navigation (Home, sections), not Streamlit's ``pages/`` folder mode.
+
+    With a ``pages/`` folder beside app.py, a new Streamlit server starts in its older multipage
+    mode and leaves it only when a run calls ``st.navigation``. If the first visit after the start
+    opens a page's URL (a bookmark), the page runs without app.py: no Home, no sections, for every
+    session. Called first thing on a page, this leaves that mode and runs again: app.py, then
+    the same page (Streamlit finds pages by URL path in both modes).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False  # what st.navigation itself sets
+        st.rerun()
+
+
 def detector_for_stream(name):
     """The detector for one video stream: a new tracking detector (it follows one stream),
     or the shared instance of a stateless one."""

@@ -252,16 +252,15 @@ def _decode(data, max_pixels, working_pixels, min_side):
     check_min_side(image.size, min_side)
     try:
         notices = _animation_notices(image)
-        orientation = image.getexif().get(EXIF_ORIENTATION)
         stored = image.size
         factor = reduction_factor(stored, working_pixels)
         if factor > 1 and image.format == "JPEG":
             image.draft(image.mode, working_size(stored, working_pixels))  # libjpeg decodes at 1/2, 1/4, 1/8
         if image.width * image.height > LARGE_IMAGE_PIXELS:  # the size decoded (after a JPEG's draft)
             with LARGE_DECODE:  # one such buffer at a time in this process
-                image = _shrink(_load(image), working_pixels)
+                image, orientation = _load_and_shrink(image, working_pixels)
         else:
-            image = _shrink(_load(image), working_pixels)
+            image, orientation = _load_and_shrink(image, working_pixels)
         if orientation in EXIF_TRANSPOSE:
             image = image.transpose(EXIF_TRANSPOSE[orientation])
             if orientation >= 5:
@@ -278,9 +277,16 @@ def _decode(data, max_pixels, working_pixels, min_side):
         raise ImageError("not enough memory to decode image") from None
 
 
-def _load(image):
+def _load_and_shrink(image, working_pixels):
+    """Decodes the pixels, reads the EXIF orientation (a PNG's may come after its pixels, so
+    Pillow decodes them to read it) and shrinks the image to the working size.
+
+    Returns:
+        (image at most ``working_pixels`` large, EXIF orientation or None).
+    """
     image.load()
-    return image
+    orientation = image.getexif().get(EXIF_ORIENTATION)
+    return _shrink(image, working_pixels), orientation
 
 
 def _shrink(image, working_pixels):

@@ -209,3 +209,17 @@ def test_missing_or_broken_models_give_a_note_not_an_error(tmp_path, models):
     assert "No emotion model at" in loaded.notes["emotion"] and "python -m fer_core train" in loaded.notes["emotion"]
     assert "could not be loaded" in loaded.notes["keypoints"]
     assert models.notes == {} and models.emotion.backend == "litert"  # the .tflite beside the .keras
+
+
+def test_a_page_opened_first_by_its_url_switches_to_the_app_navigation(monkeypatch):
+    from streamlit.runtime.pages_manager import PagesManager
+
+    from fer_core.app import resources
+
+    reruns = []
+    monkeypatch.setattr(resources.st, "rerun", lambda: reruns.append(True))
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", True)  # a new server, pages/ beside app.py
+    resources.use_app_navigation()
+    assert PagesManager.uses_pages_directory is False and reruns == [True]
+    resources.use_app_navigation()  # under app.py's navigation already: nothing to do
+    assert reruns == [True]

@@ -248,3 +248,31 @@ def test_a_large_palette_image_keeps_its_colours_when_reduced():
     decoded = decode_image(encode(palette, "PNG"), working_pixels=100_000)
     assert decoded.image.shape == (225, 300, 3)
     assert {tuple(c[::-1]) for c in decoded.image.reshape(-1, 3).tolist()} <= colours  # no averaged indices
+
+
+def test_large_images_are_decoded_one_at_a_time(monkeypatch):
+    """The full-size pixels of a large image (a PNG's EXIF read included) exist only while LARGE_DECODE is held."""
+    from fer_core.inference import imageio
+
+    events = []
+
+    class Spy:
+        def __enter__(self):
+            events.append("enter")
+
+        def __exit__(self, *exc):
+            events.append("exit")
+
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: events.append("load") or real_load(self))
+    monkeypatch.setattr(imageio, "LARGE_DECODE", Spy())
+    monkeypatch.setattr(imageio, "LARGE_IMAGE_PIXELS", 100 * 100)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(Image.fromarray(gradient_rgb(200, 150)), "PNG", exif=exif.tobytes())
+    decoded = decode_image(data, working_pixels=5000)
+    assert events[0] == "enter" and events.index("load") < events.index("exit")  # nothing decoded before
+    assert decoded.original_size == (150, 200) and decoded.image.shape[:2] == (67, 50)  # rotated, reduced
+    events.clear()
+    decode_image(encode(Image.fromarray(gradient_rgb(80, 60)), "PNG"))
+    assert "load" in events and "enter" not in events  # a small image does not wait

@@ -95,6 +95,10 @@ def test_live_page_annotates_a_fake_camera_stream(server_env, tmp_path):
     assert 250 < x + w / 2 < 320 and 80 < y + h / 2 < 150  # the astronaut's face, in camera pixels
     assert face["label"] in face["probs"] and labelled[-1]["latency_ms"] > 0
     assert seen["timeline_charts"] >= 1 and shot.is_file()
+    assert seen["metrics"] == ["1"] and not seen["speed_on_page"]  # one readout: the one drawn on the video
+    assert seen["metrics_stopped"] == ["-"]  # after STOP: no stale face count
+    assert not seen["ice_help_shown"]  # the STUN/TURN help is collapsed
+    assert all(section in seen["navigation"] for section in ("Home", "Use a model", "Data", "Training"))
 
 
 def test_photo_page_uploads_a_photo_in_the_browser(server_env, tmp_path):
@@ -102,6 +106,8 @@ def test_photo_page_uploads_a_photo_in_the_browser(server_env, tmp_path):
     photo.write_bytes(encode_png(astronaut_bgr()))
     shot = SCREENSHOTS / "photo.png"
     seen = run_driver(["photo", "--photo", str(photo), "--shot", str(shot)], server_env, tmp_path)
-    assert "512x512, 1 face(s)" in seen["caption"]
+    assert "512x512, 1 face(s)" in seen["caption"] and "(decoding " in seen["caption"]
+    assert "20MB per file" in seen["uploader"] and "200MB" not in seen["uploader"]
+    assert all(section in seen["navigation"] for section in ("Home", "Use a model", "Data", "Training"))
     assert seen["charts"] >= 1 and seen["errors"] == [] and shot.is_file()
     assert seen["saliency_caption"].startswith("occlusion: where face 1 looks")

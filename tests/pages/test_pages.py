@@ -184,7 +184,7 @@ def test_live_page_renders_with_its_settings(with_models, no_webrtc_session):
                                             "Average with the mirrored face"}
     assert [t.value for t in at.toggle if t.label == "Average with the mirrored face"] == [False]  # speed first
     assert "Press START" in at.info[0].value
-    assert [m.label for m in at.metric] == ["Speed (frames per second | time per frame)", "Faces in the last frame"]
+    assert [m.label for m in at.metric] == ["Faces in the last frame"]  # the speed is drawn on the video
     (help_box,) = at.expander
     assert help_box.label == "The video does not connect?" and not help_box.proto.expanded
     assert "FER_ICE_SERVERS" in help_box.markdown[0].value and "secrets.toml" in help_box.markdown[0].value
@@ -216,10 +216,12 @@ def test_live_page_shows_the_session_results_the_callback_queued(with_models, no
             annotator(frame)  # as streamlit-webrtc's worker thread would
         at.run()
         assert not at.exception
+        assert [(m.label, m.value) for m in at.metric] == [("Faces in the last frame", "1")]
+        [t for t in at.toggle if t.label == "FPS on the video"][0].set_value(False).run()  # not on the video:
         history = list(at.session_state["live_history"])
-        assert len(history) == 3
-        speed, faces = at.metric
-        assert speed.value == live_readout(history).text() and faces.value == "1"  # as drawn on the video
+        assert len(history) == 3 and not annotator.show_readout
+        faces, speed = at.metric  # ... then below it, the same readout
+        assert speed.value == live_readout(history).text() and faces.value == "1"
         assert len(at.get("plotly_chart")) == 1
         assert [b.label for b in at.get("download_button")] == ["Download this session's results (CSV)"]
         stream.state.playing = False  # STOP
