@@ -4,9 +4,12 @@ projector_config.pbtxt in one zip.
 Unzip the bundle into a TensorBoard log folder (``tensorboard --logdir that``)
 and open the Projector tab; or load tensors.tsv and metadata.tsv at
 projector.tensorflow.org. The sprite is a square grid of thumbnails, in the
-order of the rows of tensors.tsv; it is kept within ``MAX_SPRITE_SIDE`` pixels
-per side by shrinking thumbnails and, past ``MIN_THUMB`` pixels, by keeping
-fewer points.
+order of the rows of tensors.tsv. TensorBoard's limits hold: at most
+``MAX_POINTS`` points (the first ones are kept, in all four files) and at most
+``MAX_SPRITE_SIDE`` pixels per sprite side, the thumbnail side chosen from the
+number of points (8192 // ceil(sqrt(points)), at most the 48 px wanted: 48 px
+up to 28,900 points, 25 px at 100,000). Below ``MIN_THUMB`` pixels (only with a
+smaller ``max_side``) fewer points are kept instead.
 """
 
 import io
@@ -16,23 +19,29 @@ import zipfile
 import cv2
 import numpy as np
 
+# TensorBoard's Embedding Projector: a sprite of at most 8192 px a side (a WebGL texture), at most
+# 100,000 points.
 MAX_SPRITE_SIDE = 8192
+MAX_POINTS = 100_000
 MIN_THUMB = 8
 TENSOR_NAME = "fer_features"
 
 
-def sprite_layout(count, thumb, max_side=MAX_SPRITE_SIDE, min_thumb=MIN_THUMB):
+def sprite_layout(count, thumb, max_side=MAX_SPRITE_SIDE, min_thumb=MIN_THUMB, max_points=MAX_POINTS):
     """How many images fit in a sprite, and at what size.
 
     Arguments:
         count: images wanted.
-        thumb: wanted thumbnail side in pixels.
+        thumb: wanted thumbnail side in pixels (the largest used).
         max_side: the sprite's largest side.
         min_thumb: thumbnails are not shrunk below this; fewer images are kept instead.
+        max_points: at most this many images (points) are kept.
 
     Returns:
-        (images kept, thumbnail side, grid columns).
+        (images kept, thumbnail side, grid columns): the side is the largest up to ``thumb``
+        with which ``columns`` thumbnails fit in ``max_side``.
     """
+    count = min(count, max_points)
     if count <= 0:
         return 0, thumb, 0
     columns = math.ceil(math.sqrt(count))
@@ -45,18 +54,18 @@ def sprite_layout(count, thumb, max_side=MAX_SPRITE_SIDE, min_thumb=MIN_THUMB):
     return min(count, columns * columns), min_thumb, columns
 
 
-def sprite_sheet(images, thumb=48, max_side=MAX_SPRITE_SIDE, min_thumb=MIN_THUMB):
+def sprite_sheet(images, thumb=48, max_side=MAX_SPRITE_SIDE, min_thumb=MIN_THUMB, max_points=MAX_POINTS):
     """A square sprite sheet of grayscale images, row-major, padded with black.
 
     Arguments:
         images: uint8 array (N, H, W).
         thumb: wanted thumbnail side.
-        max_side, min_thumb: see ``sprite_layout``.
+        max_side, min_thumb, max_points: see ``sprite_layout``.
 
     Returns:
         (uint8 sprite (S, S), thumbnail side, images kept); S = columns * side <= max_side.
     """
-    kept, side, columns = sprite_layout(len(images), thumb, max_side, min_thumb)
+    kept, side, columns = sprite_layout(len(images), thumb, max_side, min_thumb, max_points)
     sprite = np.zeros((columns * side, columns * side), np.uint8)
     for i in range(kept):
         row, col = divmod(i, columns)
@@ -127,21 +136,22 @@ def png_bytes(image):
     return encoded.tobytes()
 
 
-def projector_bundle(features, images, metadata, thumb=48, max_side=MAX_SPRITE_SIDE):
+def projector_bundle(features, images, metadata, thumb=48, max_side=MAX_SPRITE_SIDE, max_points=MAX_POINTS):
     """The four Projector files in a zip.
 
     Arguments:
         features: (N, D) embedding.
         images: uint8 (N, H, W) faces, in the same order.
         metadata: dict {column: values} of length N (label, split, id, prediction ...).
-        thumb: wanted sprite thumbnail side.
-        max_side: the sprite's largest side; when all N do not fit, only the first
-            ones are kept, in all four files.
+        thumb: the largest sprite thumbnail side (smaller when N thumbnails would not fit).
+        max_side: the sprite's largest side.
+        max_points: at most this many points; when all N do not fit (in points or in the
+            sprite), only the first ones are kept, in all four files (``sprite_layout`` says how many).
 
     Returns:
         bytes of a zip archive.
     """
-    sprite, side, kept = sprite_sheet(images, thumb, max_side)
+    sprite, side, kept = sprite_sheet(images, thumb, max_side, max_points=max_points)
     metadata = {name: list(values)[:kept] for name, values in metadata.items()}
     features = np.asarray(features)[:kept]
     buffer = io.BytesIO()

@@ -11,7 +11,7 @@ import pytest
 from fer_core.data import Dataset
 from fer_core.inference.embedding import disagreements, project, projection_methods, sample_indices
 from fer_core.data.projector import (
-    MAX_SPRITE_SIDE, metadata_tsv, projector_bundle, projector_config, sprite_layout, sprite_sheet, tensors_tsv,
+    MAX_POINTS, MAX_SPRITE_SIDE, metadata_tsv, projector_bundle, projector_config, sprite_layout, sprite_sheet, tensors_tsv,
 )
 from fer_core.data.sprites import page_count, page_indices, sprite_grid, sprite_page
 from fer_core.app.page_helpers import indices_of_ids, label_text, markdown_table, resolve_data_folder
@@ -85,13 +85,35 @@ def test_features_of_a_trained_model(trained_run, fer2013):
 
 # --- projector ---------------------------------------------------------------------------------
 
-def test_sprite_layout_stays_within_the_limit():
+def test_sprite_layout_stays_within_tensorboards_limits():
+    assert (MAX_SPRITE_SIDE, MAX_POINTS) == (8192, 100_000)
     assert sprite_layout(100, 48) == (100, 48, 10)
-    assert sprite_layout(40_000, 48) == (40_000, 40, 200)          # shrunk thumbnails
-    assert sprite_layout(2_000_000, 48) == (1024 * 1024, 8, 1024)   # fewer images at the smallest thumbnail
-    for count in (1, 5, 171, 172, 30_000, 2_000_000):
+    assert sprite_layout(28_900, 48) == (28_900, 48, 170)        # the most that fit at the 48 px wanted
+    assert sprite_layout(28_901, 48) == (28_901, 47, 171)        # one more: thumbnails shrink
+    assert sprite_layout(40_000, 48) == (40_000, 40, 200)
+    assert sprite_layout(100_000, 48) == (100_000, 25, 317)
+    assert sprite_layout(2_000_000, 48) == (100_000, 25, 317)    # points capped, then sized
+    for count in (1, 5, 171, 172, 30_000, 99_999, 100_001, 2_000_000):
         kept, thumb, columns = sprite_layout(count, 48)
-        assert columns * thumb <= MAX_SPRITE_SIDE and kept <= columns * columns
+        assert kept == min(count, MAX_POINTS) and kept <= columns * columns
+        assert columns * thumb <= MAX_SPRITE_SIDE and (columns - 1) ** 2 < kept  # no empty row of cells
+        assert thumb == min(48, MAX_SPRITE_SIDE // columns)                       # the largest that fits
+
+
+def test_projector_bundle_caps_the_points_and_sizes_thumbnails_from_them():
+    count = 130
+    files = unzip(projector_bundle(np.ones((count, 2)), ramp_images(count, 48), {"id": range(count)}, thumb=48,
+                                   max_points=100))  # 100 points: 10 x 10 cells of 48 px, within 8192
+    assert len(files["tensors.tsv"].decode().splitlines()) == 100
+    assert files["metadata.tsv"].decode().splitlines()[-1] == "99"
+    sprite = cv2.imdecode(np.frombuffer(files["sprite.png"], np.uint8), cv2.IMREAD_UNCHANGED)
+    assert sprite.shape == (480, 480) and sprite[470, 470] == 99
+    assert "tensor_shape: 100\n" in files["projector_config.pbtxt"].decode()
+    files = unzip(projector_bundle(np.ones((count, 2)), ramp_images(count, 48), {"id": range(count)}, thumb=48,
+                                   max_side=240))  # ceil(sqrt(130)) = 12 columns: 240 // 12 = 20 px thumbnails
+    sprite = cv2.imdecode(np.frombuffer(files["sprite.png"], np.uint8), cv2.IMREAD_UNCHANGED)
+    assert sprite.shape == (240, 240) and "single_image_dim: 20" in files["projector_config.pbtxt"].decode()
+    assert len(files["tensors.tsv"].decode().splitlines()) == count
 
 
 def test_sprite_sheet_golden():
