@@ -5,15 +5,80 @@ Every command has ``--help``; a bad argument or a user error prints one line
 """
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
+import importlib.abc
+import importlib.util
 import json
+import os
+import re
+import signal
 import sys
+import threading
 
-from fer_core.errors import FerStudioError
+from fer_core.errors import FerStudioError, ModelError, file_problem, filtered_native_stderr, printable
 
 # Subcommands living in their own modules under fer_core.commands (each has add_parser and run).
 COMMAND_MODULES = ("audit", "calibrate", "card", "export", "predict", "ship", "soup", "submit", "verify")
+
+# What TensorFlow's native code writes on stderr while it is imported, whatever TF_CPP_MIN_LOG_LEVEL says
+# (TensorFlow 2.21 logs before reading it): absl's preamble and its INFO lines ("I0000 00:00:... port.cc:153]
+# oneDNN custom operations are on...").
+TENSORFLOW_IMPORT_NOISE = re.compile(
+    rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"
+    rb"|I\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] ")
+
+
+class _FilteredImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports one top-level module with its native stderr output filtered (``filtered_native_stderr``).
+
+    Arguments:
+        name: the module (e.g. "tensorflow"); the finder takes itself off ``sys.meta_path`` once used.
+        drop: the lines to leave out.
+    """
+
+    def __init__(self, name, drop):
+        self.name, self.drop, self.loader = name, drop, None
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        self.loader, spec.loader = spec.loader, self
+        return spec
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self.loader
+        with filtered_native_stderr(self.drop):
+            self.loader.exec_module(module)
+
+
+def quiet_tensorflow():
+    """Keeps TensorFlow's log lines off stderr, which the command line keeps for messages to the user.
+
+    Sets ``TF_CPP_MIN_LOG_LEVEL`` to 2 (warnings and errors of TensorFlow's C++ code are not shown)
+    unless it is set, turns absl's Python logging down to errors, and filters the lines TensorFlow
+    prints while it is imported (``TENSORFLOW_IMPORT_NOISE``). Nothing is imported here: TensorFlow
+    is imported when a command needs it. ``TF_CPP_MIN_LOG_LEVEL=0`` keeps every line.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() in ("", "0") or "tensorflow" in sys.modules:
+        return
+    if not any(isinstance(finder, _FilteredImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _FilteredImport("tensorflow", TENSORFLOW_IMPORT_NOISE))
 
 
 def _json_or_table(obj, as_json, table_lines):
@@ -58,10 +123,28 @@ def cmd_train(args):
                  if k in {f.name for f in dataclasses.fields(TrainConfig)} and v is not None}
     config = TrainConfig.from_dict(overrides)
     run_dir = args.run_dir or f"runs/{args.model}-{args.data.replace(':', '_').replace('/', '_')}"
-    metrics = train_run(config, run_dir, resume=args.resume, finish_now=args.finish_now)
+    with _sigterm_interrupts():  # the dashboard's Stop: the run ends as on Ctrl-C, resumable
+        metrics = train_run(config, run_dir, resume=args.resume, finish_now=args.finish_now)
     headline = {k: metrics[k] for k in ("accuracy", "macro_f1", "rmse", "nme_interocular", "n") if k in metrics}
     print(json.dumps({"run_dir": str(run_dir), **headline}))
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM raises KeyboardInterrupt in the ``with`` block (main thread only), as Ctrl-C does: the
+    command unwinds (its run folder's lock released) and exits with status 130."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_evaluate(args):
@@ -176,16 +259,43 @@ def build_parser():
     return parser
 
 
+# The options that name files a command reads, by their argparse names (a list for nargs / append options).
+INPUT_FILE_OPTIONS = {"train": ("init_from", "teachers"), "evaluate": ("model",), "calibrate": ("model",),
+                      "export": ("model",), "predict": ("model", "keypoint_model"), "soup": ("models",),
+                      "submit": ("model", "images", "lookup")}
+
+
+def check_input_files(args):
+    """Refuses an input file option that names something that is there but cannot be read as a file.
+
+    A path that is not there is left to the command, which says "no such model file" and the like;
+    this says what else is wrong: "a symlink loop", "not a regular file (a character device)",
+    "a folder, not a file", ...
+
+    Raises:
+        ModelError: for the first such path.
+    """
+    for option in INPUT_FILE_OPTIONS.get(args.command, ()):
+        values = getattr(args, option, None)
+        for value in ([values] if isinstance(values, str) else values or []):
+            problem = file_problem(value)
+            if problem and problem != "no such file":
+                raise ModelError(f"{value}: {problem}")
+
+
 def main(argv=None):
+    """Runs one command; returns its exit status (0; 2 for a user error, printed as one line)."""
+    quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_input_files(args)
         return args.func(args) or 0
     except FerStudioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return 2
     except ValueError as exc:  # bad option values reported by the core (unknown split, model, ...)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

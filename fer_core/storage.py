@@ -1,5 +1,6 @@
-"""Atomic file writes: a reader (or a crash) never sees half a file."""
+"""Atomic file writes: a reader (or a crash) never sees half a file; and exclusive file locks."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -47,8 +48,12 @@ def save_model_atomic(model, path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path, default=None):
@@ -66,3 +71,48 @@ def file_sha256(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class LockHeldError(OSError):
+    """The lock is held (by another process, or by another hold in this one).
+
+    Attributes:
+        path: the lock file.
+        holder: the process id written into the lock file by its holder (None when unknown).
+    """
+
+    def __init__(self, path, holder):
+        self.path, self.holder = Path(path), holder
+        super().__init__(f"{path}: locked by {'process ' + str(holder) if holder else 'another process'}")
+
+
+@contextlib.contextmanager
+def exclusive_lock(path):
+    """Holds an exclusive lock on a file (``fcntl.flock``) for the ``with`` block, or fails at once.
+
+    The kernel releases the lock when the process ends, however it ends (SIGKILL included), so a
+    lock left behind by a dead process never blocks. The holder's process id is written into the
+    file, for messages. Each hold opens the file anew, so a second hold fails even in the process
+    that holds the first. The file is created when missing and never deleted (deleting a lock file
+    lets two processes lock two different files of the same name).
+
+    Arguments:
+        path: the lock file (its folder must exist).
+
+    Raises:
+        LockHeldError: another holder has the lock (it is never waited for).
+    """
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            raise LockHeldError(path, int(holder) if holder.isdecimal() else None) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -2,12 +2,13 @@
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import cv2
 
-from fer_core.errors import FerStudioError, ImageError, ModelError
+from fer_core.errors import FerStudioError, ImageError, ModelError, file_problem
 
 HELP = "find faces in images, folders or videos and predict their emotion and keypoints"
 
@@ -89,6 +90,24 @@ def expand_inputs(paths):
         else:
             inputs.append((path, "video" if path.suffix.lower() in VIDEO_SUFFIXES else "image"))
     return inputs
+
+
+def output_folder(text):
+    """The ``--out`` folder, made when it is missing.
+
+    Raises:
+        FerStudioError: a file is there, or the folder cannot be made or written to.
+    """
+    out_dir = Path(text)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise FerStudioError(f"--out {text}: {file_problem(out_dir) or 'a file'} is there, not a folder") from None
+    except OSError as error:
+        raise FerStudioError(f"--out {text}: cannot make this folder ({error.strerror or error})") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise FerStudioError(f"--out {text}: this folder cannot be written to")
+    return out_dir
 
 
 def output_path(out_dir, path, suffix, used):
@@ -194,14 +213,11 @@ def run(args):
 
     if args.every < 1:
         raise FerStudioError("--every must be at least 1")
+    out_dir = output_folder(args.out) if args.out else None
     emotion, keypoints = load_models(args)
     detector = make_detector(args.detector, working_size=args.detect_size)
     image_pipeline = FacePipeline(detector, emotion, keypoints, flip_tta=args.tta)
     video_pipeline = FacePipeline(detector, emotion, keypoints, smoothing=args.smoothing, flip_tta=args.tta)
-    out_dir = None
-    if args.out:
-        out_dir = Path(args.out)
-        out_dir.mkdir(parents=True, exist_ok=True)
 
     inputs = expand_inputs(args.paths)
     if not inputs:
@@ -209,6 +225,9 @@ def run(args):
     failed, used = 0, set()
     for path, kind in inputs:
         try:
+            problem = file_problem(path)
+            if problem:  # "a symlink loop", "not a regular file (a character device)", ...
+                raise ImageError(f"{path}: {problem}")
             if kind == "video":
                 predict_video(path, video_pipeline, args, out_dir, used)
             else:

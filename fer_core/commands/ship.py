@@ -45,18 +45,19 @@ def add_parser(subparsers):
 def run(args):
     """Ships the model; returns the exit status."""
     from fer_core.commands.card import calibration_of, write_model_card
+    from fer_core.commands.predict import output_folder
     from fer_core.errors import ModelError
     from fer_core.training.export import export_model
     from fer_core.runs.cards import latency_log
     from fer_core.inference.runtime import KerasModel, LiteRTModel, cpu_description, median_latency_ms
     from fer_core.storage import file_sha256, read_json, write_json_atomic
 
-    run_dir, out = Path(args.run), Path(args.out)
+    run_dir = Path(args.run)
     config, info, metrics = (read_json(run_dir / f) for f in ("config.json", "model_info.json", "metrics.json"))
     if not (run_dir / "model.keras").is_file() or None in (config, info, metrics):
         raise ModelError(f"{run_dir}: not a finished run record (needs model.keras, config.json, "
                          "model_info.json and metrics.json)")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.out)  # a file there, or a folder that cannot be made: one line, exit 2
     model_path = out / f"{args.name}.keras"
     info_path = out / f"{args.name}.model_info.json"
     earlier_latency = (read_json(info_path) or {}).get("latency_by_cpu", [])

@@ -32,7 +32,7 @@ def run(args):
     from pathlib import Path
 
     from fer_core.data.kaggle_submission import read_lookup, read_test_images, submission
-    from fer_core.errors import ModelError
+    from fer_core.errors import FerStudioError, ModelError
     from fer_core.inference.runtime import KeypointRegressor
     from fer_core.storage import write_csv_atomic
 
@@ -42,6 +42,9 @@ def run(args):
     ids, images = read_test_images(args.images)
     lookup = read_lookup(args.lookup)
     points = np.concatenate([model.predict_crops(images[i:i + 256]) for i in range(0, len(images), 256)])
-    write_csv_atomic(Path(args.out), submission(ids, points.reshape(len(ids), -1), lookup))
+    try:
+        write_csv_atomic(Path(args.out), submission(ids, points.reshape(len(ids), -1), lookup))
+    except OSError as error:  # a folder there, no such place (/proc/x), no permission, ...
+        raise FerStudioError(f"--out {args.out}: cannot write the submission ({error.strerror or error})") from None
     print(f"wrote {args.out}: {len(lookup):,} rows for {len(ids):,} images")
     return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_core.config import CLASSIFICATION, FER2013_EMOTIONS, FERPLUS_EMOTIONS, FERPLUS_VOTE_COLUMNS
-from fer_core.errors import DatasetError
+from fer_core.errors import DatasetError, file_problem, printable
 from fer_core.data.base import Dataset
 from fer_core.data.cache import cached
 
@@ -120,7 +120,7 @@ def _parse_careful(raw, path):
     if missing:
         raise DatasetError(
             f"missing column(s) {', '.join(missing)}; expected header {','.join(COLUMNS)}, "
-            f"found {','.join(header) or 'nothing'}", path)
+            f"found {printable(','.join(header)[:200]) or 'nothing'}", path)
     at = {c: header.index(c) for c in COLUMNS}
     emotions, images, codes = [], [], []
     for row_index, row in enumerate(reader):
@@ -129,7 +129,7 @@ def _parse_careful(raw, path):
         if len(row) != len(header):
             raise DatasetError(f"expected {len(header)} fields, got {len(row)}", path, row_index)
         emotion = row[at["emotion"]].strip()
-        if not emotion.isdigit() or int(emotion) >= len(FER2013_EMOTIONS):
+        if not _is_decimal(emotion) or int(emotion) >= len(FER2013_EMOTIONS):
             raise DatasetError(
                 f"bad label {emotion!r}: expected an integer 0-{len(FER2013_EMOTIONS) - 1}",
                 path, row_index)
@@ -142,11 +142,10 @@ def _parse_careful(raw, path):
             raise DatasetError(
                 f"wrong pixel count: expected {N_PIXELS} values (48x48), got {len(tokens)}",
                 path, row_index)
-        try:
-            pixels = np.array([int(t) for t in tokens], dtype=np.int64)
-        except ValueError:
-            bad = next(t for t in tokens if not t.lstrip("-").isdigit())
-            raise DatasetError(f"pixel value {bad!r} is not an integer", path, row_index) from None
+        bad = next((t for t in tokens if not _is_decimal(t.removeprefix("-"))), None)
+        if bad is not None:
+            raise DatasetError(f"pixel value {bad!r} is not an integer", path, row_index)
+        pixels = np.array([int(t) for t in tokens], dtype=np.int64)
         if pixels.min() < 0 or pixels.max() > 255:
             raise DatasetError("pixel values must lie in 0-255", path, row_index)
         emotions.append(int(emotion))
@@ -155,6 +154,11 @@ def _parse_careful(raw, path):
     if not images:
         raise DatasetError("no data rows after the header", path)
     return np.array(emotions), np.stack(images), np.array(codes)
+
+
+def _is_decimal(text):
+    """True for a plain number in ASCII digits ("²" and "٣" are digits to ``str.isdigit``, not here)."""
+    return text.isascii() and text.isdecimal()
 
 
 def parse_fer2013(path):
@@ -184,8 +188,9 @@ def load_fer2013(path, name="fer2013", use_cache=True):
         Dataset; ids are ``fer2013:<row>`` (0-based data row).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError("file not found", path)
+    problem = file_problem(path, missing="file not found")
+    if problem:
+        raise DatasetError(problem, path)
     arrays = cached("fer2013", [path], lambda: parse_fer2013(path)) if use_cache else parse_fer2013(path)
     n = len(arrays["labels"])
     return Dataset(
@@ -211,8 +216,9 @@ def read_ferplus_votes(path):
     import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError("file not found", path)
+    problem = file_problem(path, missing="file not found")
+    if problem:
+        raise DatasetError(problem, path)
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

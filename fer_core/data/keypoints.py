@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_core.config import KEYPOINT_COLUMNS, KEYPOINT_INPUT_SIZE, KEYPOINT_NAMES, KEYPOINTS
-from fer_core.errors import DatasetError
+from fer_core.errors import DatasetError, file_problem
 from fer_core.data.face_crops import KEYPOINT_MARGIN, crop_face, points_to_crop
 from fer_core.data.base import Dataset, group_split
 from fer_core.data.cache import cached
@@ -86,8 +86,9 @@ def landmark_box(points):
 def _read_68(csv_path):
     import pandas as pd
 
-    if not csv_path.is_file():
-        raise DatasetError("file not found", csv_path)
+    problem = file_problem(csv_path, missing="file not found")
+    if problem:
+        raise DatasetError(problem, csv_path)
     frame = pd.read_csv(csv_path)
     if frame.shape[1] != 1 + 136:
         raise DatasetError(f"expected an image name column and 136 coordinate columns, got {frame.shape[1]} columns", csv_path)
@@ -180,8 +181,9 @@ def load_kaggle_keypoints(path, name="facial_keypoints", seed=SPLIT_SEED):
     import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError("file not found", path)
+    problem = file_problem(path, missing="file not found")
+    if problem:
+        raise DatasetError(problem, path)
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:

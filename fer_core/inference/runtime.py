@@ -18,6 +18,7 @@ Layers, bottom to top:
 """
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_core import config
-from fer_core.errors import ModelError
+from fer_core.errors import ModelError, filtered_native_stderr
 from fer_core.inference.confidence import adjust_probabilities
 from fer_core.data.face_crops import EMOTION_MARGIN, KEYPOINT_MARGIN, crop_face, points_from_crop, to_gray
 
@@ -37,6 +38,8 @@ DEFAULT_MODEL_FILES = {"emotion": "emotion.keras", "keypoints": "keypoints.keras
 INFO_FILENAME = "model_info.json"
 # Suffixes of exported variants that share their base model's info file.
 VARIANT_SUFFIXES = ("_int8", "_float", "_float16")
+# The line LiteRT's native code prints on stderr for every interpreter; kept from the user's stderr.
+XNNPACK_INFO = re.compile(rb"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$")
 
 
 @dataclass(frozen=True)
@@ -193,9 +196,10 @@ class LiteRTModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"{self.path}: no such model file")
-        try:
-            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+        try:  # without LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on stderr
+            with filtered_native_stderr(XNNPACK_INFO):
+                self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ModelError(f"{self.path}: not a valid TFLite model ({error})") from None
         self._lock = threading.Lock()

@@ -11,7 +11,7 @@ from fer_core.config import KEYPOINTS, canonical_emotion
 from fer_core.data import load_dataset
 from fer_core.data.audit import pixel_hashes
 from fer_core.data.base import ALL_SPLITS
-from fer_core.errors import ModelError
+from fer_core.errors import DatasetError, ModelError
 from fer_core.runs.metrics import classification_metrics, keypoint_metrics
 from fer_core.inference.batch import predict_dataset
 from fer_core.inference.confidence import adjust_probabilities
@@ -59,6 +59,8 @@ def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=Non
     runner = runner or load_model_runner(model_path, prefer_tflite=False)
     full = load_dataset(data, fold=fold, folds=folds)
     dataset = full.subset(split).labelled()
+    if not len(dataset):
+        raise DatasetError(f"dataset {data}: split {split!r} is empty (no labelled sample to evaluate on)")
     if dataset.task == KEYPOINTS and runner.output_size != 30:
         raise ModelError(f"{model_path}: a classifier cannot be evaluated on keypoint data ({data})")
     if dataset.task != KEYPOINTS:
@@ -68,6 +70,9 @@ def evaluate_model(model_path, data, split, flip_tta=False, fold=None, folds=Non
                              f"{len(names)} label names")
         excluded = unknown_class_counts(dataset, names)
         dataset = relabel(dataset, names)
+        if not len(dataset):
+            raise ModelError(f"{model_path}: none of the {sum(excluded.values())} samples of split {split!r} of "
+                             f"{data} is of a class the model knows ({', '.join(excluded)})")
         outputs = predict_dataset(runner, dataset, flip_tta)
         if not raw:
             outputs = adjust_probabilities(outputs, info.get("output_adjustment"))

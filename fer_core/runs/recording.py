@@ -5,6 +5,7 @@ checkpoints, the best model on the validation split), then ``finish_run`` (metri
 predictions.csv of the test split). ``make_soup_run`` writes the same kind of record for a soup.
 """
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from fer_core.errors import ModelError, RunError
 from fer_core.inference.batch import fit_images, predict_dataset
 from fer_core.runs.evaluation import evaluate_outputs
 from fer_core.storage import file_sha256, read_json, save_model_atomic, write_csv_atomic, write_json_atomic
-from fer_core.training.loop import (TrainConfig, monitored_metric, prepare_splits, train, write_history,
+from fer_core.training.loop import (TrainConfig, monitored_metric, prepare_splits, run_lock, train, write_history,
                                     write_model_description)
 
 
@@ -34,9 +35,14 @@ def train_run(config, run_dir, resume=False, verbose=None, finish_now=False):
 
     Returns:
         the test-split metrics (dict).
+
+    Raises:
+        RunError: see ``training.loop.train``; the run folder's lock is held from the start of
+            training to the last test figure, so another process cannot write the run meanwhile.
     """
-    test_set = train(config, run_dir, resume=resume, verbose=verbose, finish_now=finish_now)
-    return finish_run(run_dir, test_set)
+    with contextlib.ExitStack() as lock:
+        test_set = train(config, run_dir, resume=resume, verbose=verbose, finish_now=finish_now, hold_lock=lock)
+        return finish_run(run_dir, test_set)
 
 
 def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=SOUP_BATCH_NORM_IMAGES,
@@ -110,17 +116,19 @@ def make_soup_run(model_paths, data, run_dir, command="", batch_norm_images=SOUP
     else:
         kept, weights, best, alone = greedy_soup(candidates, score)
         hold(weights)  # the last weights scored may have been a rejected trial
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.extra.update(kept=kept, train_command=command)
-    write_json_atomic(run_dir / "config.json", dataclasses.asdict(config))
-    save_model_atomic(model, run_dir / "model.keras")
-    write_model_description(run_dir, config, model, task, side, train_set.label_names)
-    soup = {"models": kept, "val": sign * best, "alone": {k: sign * v for k, v in alone.items()},
-            "uniform": bool(uniform)}
-    write_json_atomic(run_dir / "state.json", {"epoch": 0, "checkpoint": None, "history": [], "best": sign * best,
-                                                "best_epoch": None, "wait": 0, "soup": soup})
-    write_history(run_dir, [])
-    return finish_run(run_dir, test_set)
+    with run_lock(run_dir):  # one writer: a training run started on this folder meanwhile is refused
+        if (run_dir / "state.json").exists() or (run_dir / "metrics.json").exists():
+            raise RunError(f"{run_dir} already holds a run; use another --run-dir")
+        config.extra.update(kept=kept, train_command=command)
+        write_json_atomic(run_dir / "config.json", dataclasses.asdict(config))
+        save_model_atomic(model, run_dir / "model.keras")
+        write_model_description(run_dir, config, model, task, side, train_set.label_names)
+        soup = {"models": kept, "val": sign * best, "alone": {k: sign * v for k, v in alone.items()},
+                "uniform": bool(uniform)}
+        write_json_atomic(run_dir / "state.json", {"epoch": 0, "checkpoint": None, "history": [],
+                                                    "best": sign * best, "best_epoch": None, "wait": 0, "soup": soup})
+        write_history(run_dir, [])
+        return finish_run(run_dir, test_set)
 
 
 def finish_run(run_dir, test_set):

@@ -16,10 +16,20 @@ Run record (every file written atomically):
     tensorboard/         TensorBoard logs
 
 A run killed at any point resumes with ``resume=True`` from its last finished
-epoch: state.json is the commit point, written after that epoch's checkpoint.
+epoch: state.json is the commit point, written after that epoch's checkpoint. Nothing the
+commit point does not describe replaces model.keras before it: a better model waits in
+checkpoints/ (``model-epoch-NNNN.keras``) until state.json names its epoch, and a resume
+promotes or deletes what a kill left there, deletes unfinished temporary files, and drops the
+TensorBoard events of the epochs after the last finished one.
+
+One process at a time writes a run folder: it holds ``checkpoints/run.lock`` (``fcntl.flock``,
+released when the process ends, however it ends) from the start of training to its test figures.
 """
 
+import contextlib
 import dataclasses
+import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +38,20 @@ import numpy as np
 
 from fer_core.config import KEYPOINTS
 from fer_core.data import load_dataset
-from fer_core.errors import ModelError, RunError
-from fer_core.storage import (read_json, save_model_atomic, write_bytes_atomic, write_csv_atomic, write_json_atomic,
-                      write_text_atomic)
+from fer_core.errors import ModelError, RunError, file_problem
+from fer_core.storage import (LockHeldError, exclusive_lock, read_json, save_model_atomic, write_bytes_atomic,
+                              write_csv_atomic, write_json_atomic, write_text_atomic)
 
 
 # The classifiers' output layer (fer_core.training.zoo): the one layer ``--init-from`` may leave fresh.
 HEAD_LAYER = "probabilities"
+
+# The lock a process training a run holds on its folder.
+RUN_LOCK = Path("checkpoints") / "run.lock"
+# What the run's writers leave behind when killed mid-write (storage: ".NAME.RANDOM.tmp", ".STEM.tmp.keras").
+TEMPORARY_FILE = re.compile(r"^\..+\.tmp(\.keras)?$")
+# Checkpoint files, by the epoch they hold (one is committed in state.json at a time).
+CHECKPOINT_FILE = re.compile(r"^(epoch-\d{4}\.keras|average-epoch-\d{4}\.npz)$")
 
 
 @dataclass
@@ -89,13 +106,21 @@ def _limited(dataset, limit, seed):
 
 
 def prepare_splits(config):
-    """Loads the dataset and returns (train, val, test) Datasets with usable labels."""
+    """Loads the dataset and returns (train, val, test) Datasets with usable labels.
+
+    Raises:
+        RunError: the dataset has no train, val or test split, or one of them has no labelled sample.
+    """
     dataset = load_dataset(config.data, fold=config.fold, folds=config.folds)
     parts = []
     for role in ("train", "val", "test"):
         if role not in dataset.role_splits:
             raise RunError(f"dataset {config.data} has no {role} split")
-        parts.append(_limited(dataset.subset(role).labelled(), config.limit, config.seed))
+        part = dataset.subset(role).labelled()
+        if not len(part):
+            raise RunError(f"dataset {config.data}: its {role} split ({dataset.role_splits[role]}) is empty "
+                           "(no labelled sample)")
+        parts.append(_limited(part, config.limit, config.seed))
     return parts
 
 
@@ -276,9 +301,9 @@ def _make_recorder(run_dir, monitor, mode, state, swa_start=0):
             row["seconds"] = round(time.time() - self.started, 3)
             value = logs.get(monitor)
             improved = value is not None and _is_better(value, state["best"], mode)
-            if improved:
+            if improved:  # model.keras is replaced once state.json names this epoch, not before
                 state["best"], state["best_epoch"], state["wait"] = float(value), epoch + 1, 0
-                save_model_atomic(self.model, run_dir / "model.keras")
+                save_model_atomic(self.model, run_dir / pending_model("epoch", epoch + 1))
             else:
                 state["wait"] += 1
             checkpoint = run_dir / "checkpoints" / f"epoch-{epoch + 1:04d}.keras"
@@ -290,6 +315,8 @@ def _make_recorder(run_dir, monitor, mode, state, swa_start=0):
             state.update(epoch=epoch + 1, checkpoint=str(checkpoint.relative_to(run_dir)),
                          history=state["history"] + [row])
             write_json_atomic(run_dir / "state.json", state)  # the commit point
+            if improved:
+                promote_model(run_dir, pending_model("epoch", epoch + 1))
             for path in previous:
                 if path and path not in (state["checkpoint"], (state.get("average") or {}).get("path")):
                     (run_dir / path).unlink(missing_ok=True)
@@ -366,9 +393,150 @@ def select_weight_average(run_dir, state, model, train_set, val_data, side, moni
     better = _is_better(value, state["best"], mode)
     average.update(val=value, measured_at=state["epoch"], selected=bool(better))
     if better:
-        save_model_atomic(model, run_dir / "model.keras")
+        save_model_atomic(model, run_dir / pending_model("average", average["last"]))
     write_json_atomic(run_dir / "state.json", state)
+    if better:
+        promote_model(run_dir, pending_model("average", average["last"]))
     return value
+
+
+def pending_model(kind, epoch):
+    """Where a model waits, relative to the run folder, until state.json commits it as model.keras.
+
+    Arguments:
+        kind: "epoch" (the best epoch so far) or "average" (the weight average up to ``epoch``).
+        epoch: the epoch it comes from (1-based).
+    """
+    return Path("checkpoints") / f"model-{kind}-{epoch:04d}.keras"
+
+
+def committed_model(state):
+    """The pending model file (see ``pending_model``) that state.json says model.keras holds, or None."""
+    state = state or {}
+    average = state.get("average") or {}
+    if average.get("selected") and average.get("measured_at") == state.get("epoch"):
+        return pending_model("average", average["last"])
+    if state.get("best_epoch"):
+        return pending_model("epoch", state["best_epoch"])
+    return None
+
+
+def promote_model(run_dir, pending):
+    """Makes a committed pending model the run's model.keras (one rename)."""
+    os.replace(Path(run_dir) / pending, Path(run_dir) / "model.keras")
+
+
+def recover_interrupted_run(run_dir, state, steps_per_epoch):
+    """Puts a run folder back to its commit point (state.json) after a kill, before training goes on.
+
+    A pending model that state.json commits becomes model.keras (the kill came between the commit
+    and the rename); the others are deleted, as are checkpoints that state.json does not name,
+    half-written temporary files, and the TensorBoard events of epochs after the last finished one.
+
+    Arguments:
+        run_dir: the run record folder (its lock held).
+        state: its state.json (None: no epoch finished).
+        steps_per_epoch: training batches per epoch (places the per-iteration TensorBoard events).
+
+    Returns:
+        list of the file names deleted, promoted or rewritten (relative to ``run_dir``).
+    """
+    run_dir, state = Path(run_dir), state or {}
+    changed = []
+    wanted = committed_model(state)
+    keep = {state.get("checkpoint"), (state.get("average") or {}).get("path")}
+    log_dir = run_dir / "tensorboard"
+    folders = [run_dir, run_dir / "checkpoints"] + (sorted(p for p in log_dir.rglob("*") if p.is_dir())
+                                                     if log_dir.is_dir() else [])
+    for folder in folders:
+        for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+            name = path.relative_to(run_dir)
+            if folder.name == "checkpoints" and re.fullmatch(r"model-(epoch|average)-\d{4}\.keras", path.name):
+                if name == wanted:
+                    promote_model(run_dir, name)
+                else:
+                    path.unlink()
+            elif TEMPORARY_FILE.match(path.name) and path.is_file():
+                path.unlink()
+            elif folder.name == "checkpoints" and CHECKPOINT_FILE.match(path.name) and str(name) not in keep:
+                path.unlink()
+            else:
+                continue
+            changed.append(str(name))
+    if log_dir.is_dir():
+        changed += [str(p.relative_to(run_dir)) for p in
+                    trim_tensorboard(log_dir, int(state.get("epoch") or 0), steps_per_epoch)]
+    return changed
+
+
+def trim_tensorboard(log_dir, epochs, steps_per_epoch):
+    """Drops the TensorBoard events of epochs after the first ``epochs`` (those a killed run logged but
+    never committed), so that a resumed run does not log an epoch twice.
+
+    Keras logs ``epoch_*`` scalars at the 0-based epoch and ``evaluation_*_vs_iterations`` at the
+    training step; other events (the model's graph and summary) are kept. Event files are rewritten
+    through a temporary file and a rename; a record cut short by the kill is dropped with them.
+
+    Arguments:
+        log_dir: the run's tensorboard/ folder.
+        epochs: epochs committed.
+        steps_per_epoch: training batches per epoch.
+
+    Returns:
+        the event files rewritten.
+    """
+    import tensorflow as tf
+
+    def beyond(event):
+        for value in event.summary.value:
+            if value.tag.startswith("epoch_") and event.step >= epochs:
+                return True
+            if value.tag.startswith("evaluation_") and value.tag.endswith("_vs_iterations") \
+                    and event.step > epochs * steps_per_epoch:
+                return True
+        return False
+
+    rewritten = []
+    for path in sorted(Path(log_dir).rglob("*tfevents*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        kept, dropped = [], False
+        try:
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                if beyond(event):
+                    dropped = True
+                else:
+                    kept.append(event.SerializeToString())
+        except tf.errors.DataLossError:  # a last record cut short
+            dropped = True
+        if not dropped:
+            continue
+        tmp = path.with_name(".trimmed.tmp")  # no "tfevents" in its name: TensorBoard does not read it
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for record in kept:
+                writer.write(record)
+        os.replace(tmp, path)
+        rewritten.append(path)
+    return rewritten
+
+
+@contextlib.contextmanager
+def run_lock(run_dir):
+    """Holds a run folder's lock (``RUN_LOCK``) for the ``with`` block: one writer per run.
+
+    Raises:
+        RunError: another process is writing the run (training, resuming or evaluating it).
+    """
+    run_dir = Path(run_dir)
+    (run_dir / RUN_LOCK).parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(exclusive_lock(run_dir / RUN_LOCK))
+        except LockHeldError as busy:
+            who = f"process {busy.holder}" if busy.holder else "another process"
+            raise RunError(f"{run_dir} is being written by {who} (a training run holds {RUN_LOCK}); wait for "
+                           "it to end or stop it, then --resume") from None
+        yield
 
 
 def write_history(run_dir, history):
@@ -384,7 +552,7 @@ def write_history(run_dir, history):
     write_csv_atomic(run_dir / "history.csv", pd.DataFrame(history) if history else pd.DataFrame({"epoch": []}))
 
 
-def train(config, run_dir, resume=False, verbose=None, finish_now=False):
+def train(config, run_dir, resume=False, verbose=None, finish_now=False, hold_lock=None):
     """Trains a zoo model and writes the training half of its run record (``runs.recording.train_run``
     trains and then evaluates on the test split).
 
@@ -396,14 +564,41 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
         verbose: Keras verbosity (default: a progress bar on a terminal, a line per epoch otherwise).
         finish_now: with ``resume``, train no further (the best model so far is then evaluated;
             a later resume trains on).
+        hold_lock: a ``contextlib.ExitStack`` that keeps the run folder's lock (``run_lock``) once
+            ``train`` returns, until it is closed (``train_run`` evaluates the model under it);
+            default: the lock is released on return.
+
+    The lock is taken before anything is written: for a new run once the request and the dataset
+    are checked (a wrong one leaves no folder behind), to resume one at once.
 
     Returns:
         the test split (a ``Dataset``) that the run's model is to be evaluated on.
-    """
-    import sys
 
+    Raises:
+        RunError: a wrong request (nothing to resume, a run already there, a bad option, a dataset
+            that does not fit), or another process is writing the run folder.
+    """
     run_dir = Path(run_dir)
-    state = read_json(run_dir / "state.json")
+    config = requested_config(config, run_dir, resume, finish_now)
+    with contextlib.ExitStack() as own_lock:
+        return _train(config, run_dir, resume, verbose, finish_now, own_lock if hold_lock is None else hold_lock)
+
+
+def requested_config(config, run_dir, resume=False, finish_now=False):
+    """The config a ``train`` call will run, checked before anything is written.
+
+    Arguments:
+        config, run_dir, resume, finish_now: as for ``train``.
+
+    Returns:
+        ``config``, or with ``resume`` the run's saved config (its epochs extended to ``config.epochs``).
+
+    Raises:
+        RunError: nothing to resume, a run there already (without ``resume``), --finish-now without
+            --resume, a model file (--init-from, --teacher) that is not there, a negative --mixup or a
+            --distill outside 0-1.
+    """
+    run_dir = Path(run_dir)
     if resume:
         saved = read_json(run_dir / "config.json")
         if saved is None:
@@ -412,17 +607,32 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
         config = TrainConfig.from_dict({**saved, "epochs": epochs})
     elif finish_now:
         raise RunError("--finish-now needs --resume (it finishes an existing run)")
-    elif state is not None or (run_dir / "metrics.json").exists():
-        raise RunError(f"{run_dir} already holds a run; use --resume or another --run-dir")
+    else:
+        _check_no_run_there(run_dir)
     models_used = [("--init-from", config.init_from)] if config.init_from else []
     models_used += [("--teacher", path) for path in config.teachers]
     for flag, path in models_used:
-        if not Path(path).is_file():
-            raise RunError(f"{flag} {path}: no such model file")
+        problem = file_problem(path)
+        if problem:
+            raise RunError(f"{flag} {path}: {'no such model file' if problem == 'no such file' else problem}")
     if config.mixup < 0:
         raise RunError(f"--mixup {config.mixup}: the Beta parameter must be positive (or 0 for off)")
     if not 0.0 <= config.distill <= 1.0:
         raise RunError(f"--distill {config.distill}: the teachers' weight must be between 0 and 1")
+    return config
+
+
+def _check_no_run_there(run_dir):
+    if (run_dir / "state.json").exists() or (run_dir / "metrics.json").exists():
+        raise RunError(f"{run_dir} already holds a run; use --resume or another --run-dir")
+
+
+def _train(config, run_dir, resume, verbose, finish_now, hold_lock):
+    """``train`` once ``config`` is the one to run; the run folder's lock goes into ``hold_lock``."""
+    import sys
+
+    if resume:  # the folder is there: a second writer is refused before any work
+        hold_lock.enter_context(run_lock(run_dir))
     import keras  # after the checks above: a wrong command line fails fast
 
     from fer_core.training.zoo import build_model, default_input_size, model_task
@@ -434,7 +644,11 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
     train_set, val_set, test_set = prepare_splits(config)
     if (train_set.task == KEYPOINTS) != (task == KEYPOINTS):
         raise RunError(f"model {config.model} is for {task} but dataset {config.data} is for {train_set.task}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:  # the lock's folder is made once the request has proved sound
+        run_dir.mkdir(parents=True, exist_ok=True)
+        hold_lock.enter_context(run_lock(run_dir))
+        _check_no_run_there(run_dir)  # again: another process may have started it meanwhile
+    state = read_json(run_dir / "state.json")
     write_json_atomic(run_dir / "config.json", dataclasses.asdict(config))
     keras.utils.set_random_seed(config.seed)
     strategy = _strategy(config.strategy)
@@ -443,6 +657,7 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
     train_data = make_tf_dataset(train_set, config, side, training=True, teacher=teacher)
     val_data = make_tf_dataset(val_set, config, side, training=False)
     steps = int(np.ceil(len(train_set) / config.batch_size))
+    recover_interrupted_run(run_dir, state, steps)  # what a kill left beyond the commit point
     with strategy.scope():
         if resume and state is not None and state.get("checkpoint"):
             from fer_core.training import losses  # noqa: F401  registers the keypoint loss for loading
@@ -469,7 +684,7 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False):
         verbose = 1 if sys.stdout.isatty() else 2
     if state["epoch"] < config.epochs and not state.get("stopped_early") and not finish_now:
         model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
-                  callbacks=callbacks, verbose=verbose,
+                  callbacks=callbacks, verbose=verbose, shuffle=False,  # tf.data shuffles (make_tf_dataset)
                   class_weight=_class_weights(train_set) if config.class_weights and task != KEYPOINTS else None)
     if config.swa_start:
         select_weight_average(run_dir, state, model, train_set, val_data, side, monitor, mode)

@@ -4,10 +4,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from fer_core.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
 
 COMMANDS = ["datasets", "summary", "train", "evaluate", "export", "predict", "card"]
 
@@ -206,3 +209,86 @@ def test_ship_with_the_int8_runtime(tmp_path, data_root):
     assert "run `emotion_int8.tflite`" in (out / "emotion.md").read_text()
     (out / "emotion_int8.tflite").unlink()  # without its TFLite file the model runs through Keras
     assert EmotionClassifier.from_path(out / "emotion.keras").backend == "keras"
+
+
+def _quiet_env():
+    """This environment without TF_CPP_MIN_LOG_LEVEL (conftest sets it): the command line must quieten TensorFlow."""
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_stderr_is_empty_when_a_command_succeeds(data_root, tmp_path, command):
+    import cv2
+
+    from tests.inference_models import astronaut_bgr
+
+    if command == "evaluate":  # imports TensorFlow and Keras
+        args = ["evaluate", "--model", "assets/models/emotion.keras", "--data", "fer2013-sample", "--split",
+                "PrivateTest", "--json"]
+    else:  # runs LiteRT
+        cv2.imwrite(str(tmp_path / "astronaut.jpg"), astronaut_bgr())
+        args = ["predict", str(tmp_path / "astronaut.jpg"), "--model", "assets/models/emotion_int8.tflite"]
+    result = subprocess.run([sys.executable, "-m", "fer_core", *args], capture_output=True, text=True,
+                            env=_quiet_env(), timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() and result.stderr == ""
+
+
+def test_tensorflow_errors_and_other_lines_written_while_it_is_imported_are_kept(capfd):
+    from fer_core.cli import TENSORFLOW_IMPORT_NOISE
+    from fer_core.errors import filtered_native_stderr
+
+    with filtered_native_stderr(TENSORFLOW_IMPORT_NOISE):
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                    b"I0000 00:00:1796288861.910397   25039 port.cc:153] oneDNN custom operations are on.\n"
+                    b"E0000 00:00:1796288861.910397   25039 cuda.cc:1] a real error\n")
+        print("a message", file=sys.stderr)
+    assert sorted(capfd.readouterr().err.splitlines()) == [
+        "E0000 00:00:1796288861.910397   25039 cuda.cc:1] a real error", "a message"]
+
+
+def test_input_files_that_are_not_files_are_named(tmp_path, capsys):
+    (tmp_path / "loop.keras").symlink_to(tmp_path / "loop.keras")
+    for model, problem in ((tmp_path / "loop.keras", "a symlink loop"),
+                           ("/dev/zero", "not a regular file (a character device)"),
+                           (tmp_path, "a folder, not a file")):
+        assert main(["evaluate", "--model", str(model), "--data", "fer2013-sample"]) == 2
+        assert capsys.readouterr().err == f"error: {model}: {problem}\n"
+    assert main(["train", "--model", "emotion_cnn", "--data", "fer2013-sample", "--init-from", "/dev/zero",
+                 "--run-dir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == "error: /dev/zero: not a regular file (a character device)\n"
+
+
+def test_an_empty_split_is_named(tmp_path, capsys):
+    pixels = " ".join(["9"] * 2304)
+    csv = tmp_path / "no-test.csv"
+    csv.write_text(f"emotion,pixels,Usage\n3,{pixels},Training\n4,{pixels},PublicTest\n")
+    assert main(["evaluate", "--model", "assets/models/emotion_int8.tflite", "--data", f"fer2013-csv:{csv}",
+                 "--split", "PrivateTest"]) == 2
+    assert capsys.readouterr().err == (f"error: dataset fer2013-csv:{csv}: split 'PrivateTest' is empty "
+                                       "(no labelled sample to evaluate on)\n")
+    assert main(["train", "--model", "emotion_cnn", "--data", f"fer2013-csv:{csv}", "--epochs", "1",
+                 "--run-dir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == (f"error: dataset fer2013-csv:{csv}: its test split (PrivateTest) is empty "
+                                       "(no labelled sample)\n")
+    assert not (tmp_path / "run").exists(), "a refused run leaves no folder"
+
+
+def test_errors_echo_no_control_characters(tmp_path, capsys):
+    named = tmp_path / "x\x1b[2Jy.csv"  # a file name that clears the screen
+    assert main(["summary", f"fer2013-csv:{named}"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {tmp_path}/x\\x1b[2Jy.csv: file not found\n" and "\x1b" not in err
+
+
+def test_sigterm_ends_a_training_command_as_ctrl_c_does():
+    import signal
+
+    from fer_core.cli import _sigterm_interrupts
+
+    with pytest.raises(KeyboardInterrupt):
+        with _sigterm_interrupts():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100):  # the handler runs between bytecodes
+                sum(range(1000))
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, "restored afterwards"

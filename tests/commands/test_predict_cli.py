@@ -162,3 +162,23 @@ def test_cli_with_tflite_models_runs_without_tensorflow(models, photo_dir):
     record, status = out.stdout.strip().splitlines()
     assert status == "0 False"
     assert len(json.loads(record)["faces"]) == 1
+
+
+def test_an_out_folder_that_cannot_be_is_a_usage_error(models, photo_dir, tmp_path, capsys):
+    existing = tmp_path / "taken.jpg"
+    existing.write_bytes(b"a photo")
+    photo = str(photo_dir / "astronaut.jpg")
+    assert main(["predict", photo, "--out", str(existing), "--model", str(models["emotion_tflite"])]) == 2
+    assert capsys.readouterr().err == f"error: --out {existing}: a file is there, not a folder\n"
+    assert main(["predict", photo, "--out", "/proc/x", "--model", str(models["emotion_tflite"])]) == 2
+    assert capsys.readouterr().err == "error: --out /proc/x: cannot make this folder (No such file or directory)\n"
+
+
+def test_inputs_that_are_not_files_are_named(models, photo_dir, tmp_path, capsys):
+    (tmp_path / "loop.jpg").symlink_to(tmp_path / "loop.jpg")
+    status = main(["predict", str(tmp_path / "loop.jpg"), "/dev/zero", str(photo_dir / "dot.png"), "--no-keypoints",
+                   "--model", str(models["emotion_tflite"])])
+    assert status == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {tmp_path / 'loop.jpg'}: a symlink loop", "error: /dev/zero: not a regular file (a character device)",
+        "2 of 3 inputs failed"]

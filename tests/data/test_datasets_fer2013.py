@@ -78,6 +78,8 @@ MALFORMED = [
     (_row(usage="Validation"), "row 0 (line 2): unknown split 'Validation'"),
     (_row(pixels=" ".join(["300"] * 2304)), "row 0 (line 2): pixel values must lie in 0-255"),
     (_row(pixels=" ".join(["a"] * 2304)), "row 0 (line 2): pixel value 'a' is not an integer"),
+    (_row() + _row(emotion="²"), "row 1 (line 3): bad label '²': expected an integer 0-6"),  # a digit to isdigit()
+    (_row(pixels=" ".join(["7"] * 2303 + ["²"])), "row 0 (line 2): pixel value '²' is not an integer"),
 ]
 
 
@@ -98,6 +100,24 @@ def test_missing_column_empty_file_and_header_only(tmp_path):
         load_fer2013(_write(tmp_path / "c.csv", HEADER))
     with pytest.raises(DatasetError, match="file not found"):
         load_fer2013(tmp_path / "missing.csv")
+
+
+def test_what_is_not_a_csv_file_is_named(tmp_path):
+    (tmp_path / "loop.csv").symlink_to(tmp_path / "loop.csv")
+    for path, problem in ((tmp_path / "loop.csv", "a symlink loop"), (tmp_path, "a folder, not a file"),
+                          ("/dev/zero", "not a regular file (a character device)")):
+        with pytest.raises(DatasetError) as info:
+            load_fer2013(path)
+        assert str(info.value) == f"{path}: {problem}"
+
+
+def test_a_bad_header_is_echoed_without_its_control_characters(tmp_path):
+    path = _write(tmp_path / "bad.csv", "emotion,\x1b[31mpixels\x1b[0m,Usage\n" + _row())
+    with pytest.raises(DatasetError) as info:
+        load_fer2013(path)
+    assert str(info.value) == (f"{path}: missing column(s) pixels; expected header emotion,pixels,Usage, "
+                               "found emotion,\\x1b[31mpixels\\x1b[0m,Usage")
+    assert "\x1b" not in str(info.value)
 
 
 def test_ferplus_majority_labels_and_exclusions(data_root):

@@ -259,3 +259,133 @@ def test_history_before_the_first_epoch_is_an_empty_table(tmp_path):
 
     write_history(tmp_path, [])
     assert pd.read_csv(tmp_path / "history.csv").epoch.tolist() == []
+
+
+class Killed(BaseException):
+    """A kill at a chosen point of an epoch's commit (nothing after it runs, as after SIGKILL)."""
+
+
+def _weights(path):
+    import keras
+
+    return keras.models.load_model(path, compile=False).get_weights()
+
+
+def _same_weights(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def _logged_steps(log_dir, tag):
+    import tensorflow as tf
+
+    return sorted(event.step for path in sorted(log_dir.glob("*tfevents*"))
+                  for event in tf.compat.v1.train.summary_iterator(str(path))
+                  if any(value.tag == tag for value in event.summary.value))
+
+
+def test_a_kill_before_the_commit_leaves_the_committed_model_and_resume_cleans_up(tmp_path, data_root, monkeypatch):
+    import fer_core.training.loop as loop
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(loop, "_is_better", lambda value, best, mode: True)  # every epoch is a better model
+    commit = loop.write_json_atomic
+
+    def killed_at_the_second_commit(path, obj):
+        if path.name == "state.json" and obj["epoch"] == 2:
+            # what a SIGKILL inside the next checkpoint's model.save leaves
+            (run / "checkpoints" / ".epoch-0003.tmp.keras").write_bytes(b"")
+            raise Killed()
+        commit(path, obj)
+
+    monkeypatch.setattr(loop, "write_json_atomic", killed_at_the_second_commit)
+    config = TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=3, limit=32, patience=0)
+    with pytest.raises(Killed):
+        train_run(config, run, verbose=0)
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 1 and state["best_epoch"] == 1
+    # model.keras is still epoch 1's (the checkpoint of the committed epoch holds the same weights)
+    assert _same_weights(_weights(run / "model.keras"), _weights(run / "checkpoints" / "epoch-0001.keras"))
+    assert _logged_steps(run / "tensorboard" / "train", "epoch_loss") == [0, 1], "epoch 2 was logged, not committed"
+
+    monkeypatch.setattr(loop, "write_json_atomic", commit)
+    metrics = train_run(config, run, resume=True, verbose=0)
+    assert _epochs(run) == [1, 2, 3] and metrics["best_epoch"] == 3
+    assert _logged_steps(run / "tensorboard" / "train", "epoch_loss") == [0, 1, 2], "each epoch logged once"
+    assert _logged_steps(run / "tensorboard" / "validation", "epoch_loss") == [0, 1, 2]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0003.keras", "run.lock"]
+    assert _same_weights(_weights(run / "model.keras"), _weights(run / "checkpoints" / "epoch-0003.keras"))
+
+
+def test_recovery_promotes_a_committed_model_and_deletes_what_no_commit_names(tmp_path):
+    from fer_core.training.loop import recover_interrupted_run
+
+    run, checkpoints = tmp_path, tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    files = {"model.keras": "epoch 1", "checkpoints/model-epoch-0002.keras": "epoch 2",  # killed before the rename
+             "checkpoints/model-epoch-0003.keras": "epoch 3",                           # killed before the commit
+             "checkpoints/epoch-0001.keras": "", "checkpoints/epoch-0002.keras": "", "checkpoints/epoch-0003.keras": "",
+             "checkpoints/.epoch-0004.tmp.keras": "", ".state.json.k3j2.tmp": "{", "checkpoints/run.lock": "",
+             "checkpoints/teacher_outputs.npz": "t", "history.csv": "epoch\n1\n2\n"}
+    for name, text in files.items():
+        (run / name).write_text(text)
+    state = {"epoch": 2, "best_epoch": 2, "checkpoint": "checkpoints/epoch-0002.keras"}
+    recover_interrupted_run(run, state, steps_per_epoch=1)
+    assert (run / "model.keras").read_text() == "epoch 2"
+    assert sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()) == [
+        "checkpoints/epoch-0002.keras", "checkpoints/run.lock", "checkpoints/teacher_outputs.npz", "history.csv",
+        "model.keras"]
+    # a weight average measured at the committed epoch and selected is what model.keras holds
+    (checkpoints / "model-average-0002.keras").write_text("average")
+    (checkpoints / "model-epoch-0002.keras").write_text("epoch 2 again")
+    averaged = {**state, "average": {"path": "checkpoints/average-epoch-0002.npz", "last": 2, "selected": True,
+                                     "measured_at": 2}}
+    recover_interrupted_run(run, averaged, steps_per_epoch=1)
+    assert (run / "model.keras").read_text() == "average" and not list(checkpoints.glob("model-*"))
+
+
+def test_trim_tensorboard_drops_the_epochs_after_the_commit_and_a_cut_record(tmp_path):
+    import tensorflow as tf
+
+    from fer_core.training.loop import trim_tensorboard
+
+    writer = tf.summary.create_file_writer(str(tmp_path / "validation"))
+    with writer.as_default():
+        tf.summary.text("keras", "the model", step=0)
+        for epoch in range(4):  # as Keras logs them: 10 training steps per epoch
+            tf.summary.scalar("evaluation_loss_vs_iterations", 1.0, step=10 * (epoch + 1))
+            tf.summary.scalar("epoch_loss", 1.0, step=epoch)
+    writer.close()
+    (path,) = (tmp_path / "validation").glob("*tfevents*")
+    path.write_bytes(path.read_bytes() + b"\x40\x00\x00\x00\x00\x00\x00\x00cut")  # a record cut short by a kill
+    assert trim_tensorboard(tmp_path, epochs=2, steps_per_epoch=10) == [path]
+    assert _logged_steps(tmp_path / "validation", "epoch_loss") == [0, 1]
+    assert _logged_steps(tmp_path / "validation", "evaluation_loss_vs_iterations") == [10, 20]
+    assert _logged_steps(tmp_path / "validation", "keras") == [0]
+    assert trim_tensorboard(tmp_path, epochs=2, steps_per_epoch=10) == [], "nothing more to drop"
+
+
+def test_a_second_writer_of_a_run_folder_is_refused_until_the_first_one_dies(tmp_path):
+    from fer_core.training.loop import RUN_LOCK, run_lock
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"model": "emotion_cnn", "data": "fer2013-sample", "epochs": 4}))
+    holder = subprocess.Popen(  # a training run, as far as the lock goes
+        [sys.executable, "-c", "import sys, time\nfrom fer_core.training.loop import run_lock\n"
+         "with run_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n", str(run)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunError, match=f"being written by process {holder.pid}"):
+            train_run(TrainConfig(model="emotion_cnn", data="fer2013-sample", epochs=4), run, resume=True, verbose=0)
+        with pytest.raises(RunError, match="being written by"):
+            with run_lock(run):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with run_lock(run):  # released by the kernel when its holder was killed
+        with pytest.raises(RunError, match=f"being written by process {os.getpid()}"):
+            with run_lock(run):  # a second hold in the same process is refused too
+                pass
+    assert (run / RUN_LOCK).is_file()
