@@ -4,6 +4,8 @@ Pipeline (``embed_samples``): pick a seeded sample of a dataset split, resize
 its faces to the model's input, run the model once for both its ``features``
 layer (the layer before the output in every zoo model) and its output, then
 project the features with PCA, t-SNE or UMAP (when ``umap`` is installed).
+A classifier's answers are compared with the labels by emotion name (CK+'s
+"happiness" is FER2013's "happy", whatever their positions in the two lists).
 
 TensorFlow is only touched through the model object handed in; scikit-learn
 does the projections.
@@ -12,6 +14,8 @@ does the projections.
 from dataclasses import dataclass
 
 import numpy as np
+
+from fer_core.config import KEYPOINTS, canonical_emotion
 
 FEATURES_LAYER = "features"
 
@@ -151,6 +155,28 @@ def disagreements(labels, predictions):
     return (labels >= 0) & (predictions != labels)
 
 
+def label_mapping(label_names, model_label_names):
+    """Each dataset class's position among a model's classes, matched by emotion name.
+
+    Arguments:
+        label_names: the dataset's class names (e.g. CK+'s anger, contempt, ..., happiness, ...).
+        model_label_names: the model's (e.g. FER2013's angry, disgust, fear, happy, ...).
+
+    Returns:
+        int array (len(label_names),): the model's index of each class, -1 where the model
+        does not have it (CK+'s contempt for a FER2013 model).
+    """
+    position = {canonical_emotion(name): i for i, name in enumerate(model_label_names)}
+    return np.array([position.get(canonical_emotion(name), -1) for name in label_names], np.int64)
+
+
+def labels_for_model(labels, label_names, model_label_names):
+    """A dataset's int labels expressed as a model's class indices (by name); -1 where a sample has
+    no label or one the model does not know."""
+    mapping = np.append(label_mapping(label_names, model_label_names), -1)  # label -1 picks the appended -1
+    return mapping[np.asarray(labels)]
+
+
 @dataclass
 class Embedding:
     """A projected sample of a dataset.
@@ -160,9 +186,12 @@ class Embedding:
         features: float32 (N, D) penultimate-layer features.
         coords: float32 (N, 2) projected points.
         outputs: float32 (N, K) model outputs (probabilities, or keypoints).
-        predictions: int (N,) predicted class, or None for a keypoint model.
-        disagree: bool (N,) prediction != label (all False without predictions).
+        predictions: int (N,) predicted class, an index into ``prediction_names``; or None for
+            a keypoint model.
+        disagree: bool (N,) the prediction is not the label, compared by name (False where the
+            sample has no label, the model does not know its class, or there are no predictions).
         method: the projection used.
+        prediction_names: the model's class names (empty without predictions).
     """
 
     indices: np.ndarray
@@ -172,9 +201,11 @@ class Embedding:
     predictions: np.ndarray
     disagree: np.ndarray
     method: str
+    prediction_names: tuple = ()
 
 
-def embed_samples(model, dataset, limit=1000, method="pca", seed=0, layer_name=FEATURES_LAYER):
+def embed_samples(model, dataset, limit=1000, method="pca", seed=0, layer_name=FEATURES_LAYER,
+                  label_names=None):
     """Features of a seeded sample of a dataset, projected to 2-D.
 
     Arguments:
@@ -184,6 +215,8 @@ def embed_samples(model, dataset, limit=1000, method="pca", seed=0, layer_name=F
         method: "pca", "tsne" or "umap".
         seed: sample choice and projection seed.
         layer_name: the embedding layer.
+        label_names: the model's class names (its info file's ``label_names``), in its output
+            order; default the dataset's. The labels are matched to them by emotion name.
 
     Returns:
         Embedding.
@@ -191,8 +224,11 @@ def embed_samples(model, dataset, limit=1000, method="pca", seed=0, layer_name=F
     indices = sample_indices(len(dataset), limit, seed)
     features, outputs = extract_features(model, dataset.images[indices], layer_name)
     coords = project(features, method, seed)
-    is_classifier = dataset.task != "keypoints" and outputs.shape[-1] == len(dataset.label_names)
-    predictions = outputs.argmax(axis=1) if is_classifier else None
-    disagree = disagreements(dataset.labels[indices], predictions) if is_classifier \
-        else np.zeros(len(indices), bool)
-    return Embedding(indices, features, coords, outputs, predictions, disagree, method)
+    names = tuple(dataset.label_names if label_names is None else label_names)
+    is_classifier = dataset.task != KEYPOINTS and len(names) > 0 and outputs.shape[-1] == len(names)
+    if not is_classifier:
+        return Embedding(indices, features, coords, outputs, None, np.zeros(len(indices), bool), method)
+    predictions = outputs.argmax(axis=1)
+    labels = labels_for_model(dataset.labels[indices], dataset.label_names, names)
+    return Embedding(indices, features, coords, outputs, predictions, disagreements(labels, predictions), method,
+                     names)

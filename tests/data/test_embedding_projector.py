@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from fer_core.data import Dataset
-from fer_core.inference.embedding import disagreements, project, projection_methods, sample_indices
+from fer_core.inference.embedding import (
+    disagreements, label_mapping, labels_for_model, project, projection_methods, sample_indices,
+)
 from fer_core.data.projector import (
     MAX_POINTS, MAX_SPRITE_SIDE, metadata_tsv, projector_bundle, projector_config, sprite_layout, sprite_sheet, tensors_tsv,
 )
@@ -67,6 +69,42 @@ def test_disagreements_and_sampling():
     assert picked.tolist() == sample_indices(1000, 10, seed=3).tolist()
 
 
+CKPLUS_NAMES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
+FER2013_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def test_labels_are_mapped_to_a_models_classes_by_name():
+    assert label_mapping(CKPLUS_NAMES, FER2013_NAMES).tolist() == [0, -1, 1, 2, 3, 4, 5]
+    assert label_mapping(("anger", "happiness"), FER2013_NAMES).tolist() == [0, 3]  # FER+'s names
+    labels = np.array([4, 0, 1, 5, -1])  # happy, anger, contempt, sadness, none
+    assert labels_for_model(labels, CKPLUS_NAMES, FER2013_NAMES).tolist() == [3, 0, -1, 4, -1]
+    assert labels_for_model(labels, CKPLUS_NAMES, CKPLUS_NAMES).tolist() == labels.tolist()
+
+
+def test_happy_ckplus_faces_that_the_fer2013_model_calls_happy_do_not_disagree(data_root):
+    """The embedding view once compared class positions across label sets: with the FER2013 model on
+    CK+48 it marked 234 of 250 faces "disagrees" and called CK+'s happy faces "fear" (FER2013's index 4)."""
+    from fer_core.data import load_dataset
+    from fer_core.inference.embedding import embed_samples
+    from fer_core.inference.runtime import load_keras_model, read_info_file
+    from fer_core.config import PROJECT_ROOT
+
+    path = PROJECT_ROOT / "assets" / "models" / "emotion.keras"
+    names = tuple(read_info_file(path)["label_names"])
+    ckplus = load_dataset("ckplus48")
+    assert tuple(ckplus.label_names) == CKPLUS_NAMES and names == FER2013_NAMES
+    faces = ckplus.select(np.flatnonzero(np.isin(ckplus.labels, [4, 1]))[::4])  # happy and contempt faces
+    result = embed_samples(load_keras_model(path), faces, limit=0, method="pca", label_names=names)
+    predicted = np.array(result.prediction_names)[result.predictions]
+    happy = faces.labels[result.indices] == 4
+    assert result.prediction_names == names and happy.sum() >= 40
+    assert (predicted[happy] == "happy").mean() > 0.9             # the model does see them as happy
+    assert not result.disagree[happy & (predicted == "happy")].any()
+    assert result.disagree[happy].tolist() == (predicted[happy] != "happy").tolist()
+    assert not result.disagree[~happy].any()                       # contempt: a class the model does not know
+    assert (result.predictions[happy] != 4).mean() > 0.9           # the old comparison by position: "disagrees"
+
+
 def test_features_of_a_trained_model(trained_run, fer2013):
     from fer_core.inference.embedding import embed_samples, extract_features
     from fer_core.inference.runtime import load_keras_model
@@ -79,6 +117,7 @@ def test_features_of_a_trained_model(trained_run, fer2013):
     result = embed_samples(model, test, limit=40, method="pca", seed=1)
     assert result.coords.shape == (40, 2) and len(result.indices) == 40
     assert result.disagree.tolist() == (result.predictions != test.labels[result.indices]).tolist()
+    assert result.prediction_names == test.label_names  # default: the dataset's names
     with pytest.raises(ValueError, match="no layer named"):
         extract_features(model, test.images[:2], layer_name="nope")
 
