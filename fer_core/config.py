@@ -6,6 +6,8 @@ Constants, the project's paths and every ``FER_*`` environment variable's reader
 import os
 from pathlib import Path
 
+from fer_core.errors import RunError
+
 # The two tasks a model or dataset can have.
 CLASSIFICATION = "classification"
 KEYPOINTS = "keypoints"
@@ -81,6 +83,9 @@ MODEL_CARD_FILENAME = "model_card.md"
 # Random erasing's rectangle (fer_core.data.augment and tools/train_on_accelerator.py): each side 10%-50% of the image's.
 ERASE_SIDE_RANGE = (0.1, 0.5)
 
+# Training jobs the dashboard may run at once, unless FER_MAX_JOBS says otherwise (fer_core.runs.jobs).
+DEFAULT_MAX_JOBS = 1
+
 
 def data_dir():
     """Returns the dataset root: ``$FER_DATA_DIR``, or ``./data``."""
@@ -99,6 +104,21 @@ def models_dir():
     """Returns the folder of shipped models: ``$FER_MODELS_DIR`` or assets/models."""
     explicit = os.environ.get("FER_MODELS_DIR")
     return Path(explicit).expanduser() if explicit else ASSETS_DIR / "models"
+
+
+def max_jobs():
+    """Returns how many training jobs the dashboard may run at once: ``$FER_MAX_JOBS`` (0 = none), or 1.
+
+    Raises:
+        RunError: the variable is not a whole number of 0 or more.
+    """
+    text = os.environ.get("FER_MAX_JOBS", "").strip()
+    if not text:
+        return DEFAULT_MAX_JOBS
+    if not text.isdecimal() or not text.isascii():
+        raise RunError(f"FER_MAX_JOBS={text!r}: expected a whole number of jobs (0: no training "
+                       "from the dashboard)")
+    return int(text)
 
 
 def cache_dir():

@@ -1,5 +1,6 @@
 """Training runs: one run record's curves, confusion matrix, per-class metrics, most confident
-mistakes, config and model summary; and a form that starts a new run in the background."""
+mistakes, config and model summary; a form that starts a new run in the background, and Stop /
+Resume for the runs started here (fer_core.runs.jobs)."""
 
 import time
 
@@ -9,7 +10,7 @@ from fer_core.runs import jobs
 from fer_core.app.resources import cached_dataset
 from fer_core.config import run_roots
 from fer_core.data import find_datasets
-from fer_core.errors import DatasetError
+from fer_core.errors import DatasetError, FerStudioError
 from fer_core.runs.records import (
     RunRecord, curve_names, find_runs, most_confident_mistakes, normalize_rows, per_class_table, progress, run_label,
     with_true_labels,
@@ -24,6 +25,9 @@ def show_progress(record):
     running = jobs.job_running(record)
     text = f"{record.status}: epoch {done} of {planned}" + (" (process running)" if running else "")
     st.progress(fraction, text=text)
+    if record.status == "stopped":
+        st.caption("The training process has ended before the run finished; Resume goes on from the last "
+                   "finished epoch.")
     if record.job and not record.finished:
         log = jobs.log_tail(record.path, 6)
         if log:
@@ -41,6 +45,27 @@ def show_curves(record):
     columns = st.columns(max(1, len(metrics)))
     for column, metric in zip(columns, metrics):
         column.plotly_chart(curves_figure(history, metric), key=f"curve_{metric}")
+
+
+def job_controls(record):
+    """Stop for a run whose dashboard job is running; Resume for one whose job has stopped."""
+    if jobs.job_running(record):
+        if st.button("Stop", key="stop_job", help="Stops the training process; Resume goes on from the last "
+                     "finished epoch"):
+            try:
+                jobs.stop_job(record.path)
+            except FerStudioError as exc:
+                st.error(str(exc))
+            else:
+                st.success("Stopped. Resume goes on from the last finished epoch.")
+    elif record.status == "stopped":
+        if st.button("Resume", key="resume_job", help="python -m fer_core train --resume for this run"):
+            try:
+                argv, pid = jobs.resume_job(record.path)
+            except FerStudioError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Resumed (process {pid}): `{jobs.command_text(argv)}`")
 
 
 def live_status(path):
@@ -106,7 +131,8 @@ def show_run(record):
     if headline:
         for column, (key, value) in zip(st.columns(len(headline)), headline.items()):
             column.metric(f"test {key.replace('_', '-')}", f"{value:.4f}")
-    in_progress = not record.finished
+    job_controls(record)
+    in_progress = not record.finished and record.status != "stopped"
     st.fragment(run_every=REFRESH_SECONDS if in_progress else None)(live_status)(record.path)
     if record.task != "keypoints":
         show_confusion(record)
@@ -133,9 +159,9 @@ def new_run_form():
         model = a.selectbox("Model", zoo_models(), index=zoo_models().index("mini_xception"), key="new_model")
         data = b.selectbox("Dataset", list(found), key="new_data")
         c, d, e = st.columns(3)
-        epochs = c.number_input("Epochs", 1, 500, 3, key="new_epochs")
-        limit = d.number_input("Samples per split (0 = all)", 0, 1_000_000, 256, step=64, key="new_limit")
-        batch_size = e.number_input("Batch size", 8, 1024, 64, step=8, key="new_batch_size")
+        epochs = c.number_input("Epochs", *jobs.LIMITS["epochs"], 3, key="new_epochs")
+        limit = d.number_input("Samples per split (0 = all)", *jobs.LIMITS["limit"], 256, step=64, key="new_limit")
+        batch_size = e.number_input("Batch size", *jobs.LIMITS["batch_size"], 64, step=8, key="new_batch_size")
         name = st.text_input("Run name (folder under runs/)", placeholder="MODEL-DATASET-DATE-TIME when left empty",
                              key="new_name")
         submitted = st.form_submit_button("Start training")
@@ -143,12 +169,11 @@ def new_run_form():
         return
     name = name.strip() or f"{model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
-        run_dir = jobs.new_run_dir(name)
-    except ValueError as exc:
+        run_dir, argv, pid = jobs.start_job(model, data, name, epochs=int(epochs), limit=int(limit),
+                                            batch_size=int(batch_size))
+    except FerStudioError as exc:
         st.error(str(exc))
         return
-    argv = jobs.train_command(model, data, run_dir, epochs=epochs, limit=limit, batch_size=batch_size)
-    pid = jobs.start_training(argv, run_dir)
     st.success(f"Started (process {pid}): `{jobs.command_text(argv)}`. Pick `{run_label(run_dir)}` "
                "above to follow it.")
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_core.config import MODEL_CARD_FILENAME, PROJECT_ROOT, models_dir, run_roots
+from fer_core.runs.jobs import job_alive
 
 RUN_MARKERS = ("config.json", "state.json", "model_info.json", "metrics.json")
 MS_PER_FACE_KEYS = ("ms_per_face", "latency_ms", "ms_per_image")
@@ -141,9 +142,12 @@ class RunRecord:
 
     @property
     def status(self):
-        """``finished``, ``stopped early``, ``in progress`` or ``starting``."""
+        """``finished``, ``stopped early``, ``stopped`` (started from the dashboard, its process gone
+        before the run finished: it can be resumed), ``in progress`` or ``starting``."""
         if self.finished:
             return "stopped early" if self.state.get("stopped_early") else "finished"
+        if self.job and not job_alive(self.job):
+            return "stopped"
         return "in progress" if self.epochs_done else "starting"
 
     @property

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from fer_core.errors import RunError
 from fer_core.runs import jobs
 from fer_core.runs.records import (
     RunRecord, compare_runs, confusion_difference, config_diff, curves_table, drop_empty_columns, find_runs,
@@ -203,7 +204,7 @@ def test_train_command_and_run_dir(tmp_path):
     assert jobs.command_text(argv).startswith("python -m fer_core train --model lenet5")
     assert jobs.new_run_dir("ok-1", tmp_path) == tmp_path / "ok-1"
     for bad in ("", "../x", "a/b", "-x"):
-        with pytest.raises(ValueError):
+        with pytest.raises(RunError, match="run name: letters, digits"):
             jobs.new_run_dir(bad, tmp_path)
 
 
