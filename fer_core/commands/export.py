@@ -1,6 +1,16 @@
 """``python -m fer_core export``: a trained .keras model to float32 or int8 TFLite, then scored."""
 
 import argparse
+import contextlib
+import re
+import warnings
+
+from fer_core.errors import filtered_native_stderr
+
+# What TensorFlow's TFLite converter prints on stderr for an int8 model with integer inputs, every time.
+QUANTIZER_LINE = re.compile(rb"fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, "
+                            rb"output_inference_type: \w+$")
+QUANTIZER_WARNING = "Statistics for quantized inputs were expected, but not specified"
 
 HELP = "export a .keras model to TFLite (float32 or full int8) and compare it with the Keras model"
 
@@ -34,13 +44,23 @@ def add_parser(subparsers):
     return parser
 
 
+@contextlib.contextmanager
+def quiet_converter():
+    """Keeps the TFLite converter's routine int8 lines (``QUANTIZER_LINE``, ``QUANTIZER_WARNING``) off stderr:
+    the int8 model's inputs are integers on purpose (``training.export``). Other lines are kept."""
+    with filtered_native_stderr(QUANTIZER_LINE), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=re.escape(QUANTIZER_WARNING), category=UserWarning)
+        yield
+
+
 def run(args):
     """Runs the export; returns the exit status."""
     from fer_core.training.export import export_model
 
-    report = export_model(args.model, args.out, int8=args.int8, dataset=args.dataset,
-                          calibration_count=args.calibration_count, evaluate=not args.no_eval,
-                          eval_limit=args.eval_limit)
+    with quiet_converter():
+        report = export_model(args.model, args.out, int8=args.int8, dataset=args.dataset,
+                              calibration_count=args.calibration_count, evaluate=not args.no_eval,
+                              eval_limit=args.eval_limit)
     for line in report.lines():
         print(line)
     return 0

@@ -45,6 +45,7 @@ def add_parser(subparsers):
 def run(args):
     """Ships the model; returns the exit status."""
     from fer_core.commands.card import calibration_of, write_model_card
+    from fer_core.commands.export import quiet_converter
     from fer_core.commands.predict import output_folder
     from fer_core.errors import ModelError
     from fer_core.training.export import export_model
@@ -72,7 +73,8 @@ def run(args):
             # With the int8 runtime the float file is measured but not shipped (README: weights policy).
             shipped = int8 or not int8_runtime
             tflite = (out if shipped else Path(scratch)) / f"{args.name}{suffix}.tflite"
-            report = export_model(model_path, tflite, int8=int8, eval_limit=args.eval_limit)
+            with quiet_converter():
+                report = export_model(model_path, tflite, int8=int8, eval_limit=args.eval_limit)
             print("\n".join(report.lines()))
             label = tflite.name if shipped else f"{tflite.name} (not shipped: {MADE_ON_DEMAND.format(name=args.name)})"
             exports.append((label, report.tflite_bytes, report.metric, report.keras_score, report.tflite_score))

@@ -216,15 +216,18 @@ def _quiet_env():
     return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
 
 
-@pytest.mark.parametrize("command", ["evaluate", "predict"])
-def test_stderr_is_empty_when_a_command_succeeds(data_root, tmp_path, command):
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
+def test_stderr_is_empty_when_a_command_succeeds(data_root, tmp_path, tmp_path_factory, command):
     import cv2
 
-    from tests.inference_models import astronaut_bgr
+    from tests.inference_models import astronaut_bgr, tiny_models
 
     if command == "evaluate":  # imports TensorFlow and Keras
         args = ["evaluate", "--model", "assets/models/emotion.keras", "--data", "fer2013-sample", "--split",
                 "PrivateTest", "--json"]
+    elif command == "export":  # TensorFlow's TFLite converter, int8
+        args = ["export", "--model", str(tiny_models(tmp_path_factory)["emotion_keras"]), "--int8", "--dataset",
+                "fer2013-sample", "--eval-limit", "20", "--out", str(tmp_path / "int8.tflite")]
     else:  # runs LiteRT
         cv2.imwrite(str(tmp_path / "astronaut.jpg"), astronaut_bgr())
         args = ["predict", str(tmp_path / "astronaut.jpg"), "--model", "assets/models/emotion_int8.tflite"]
