@@ -17,26 +17,33 @@ def epoch_axis(epochs):
 
 
 def label_distribution_figure(counts, title="Samples per label"):
-    """Bar chart of {label: count}, one colour per label."""
+    """Bar chart of {label: count}, one colour per label, the counts written with thousands separators
+    and each label's share of the total in the hover."""
     import plotly.graph_objects as go
 
     names = list(counts)
     colors = label_colors(names)
-    figure = go.Figure(go.Bar(x=names, y=[counts[n] for n in names], marker_color=[colors[n] for n in names],
-                              text=[counts[n] for n in names], textposition="outside"))
-    figure.update_layout(title=title, xaxis_title="label", yaxis_title="samples", height=360,
-                         margin=dict(t=50, b=40, l=40, r=10))
+    values = [int(counts[n]) for n in names]
+    total = sum(values) or 1
+    figure = go.Figure(go.Bar(x=names, y=values, marker_color=[colors[n] for n in names],
+                              text=[f"{v:,}" for v in values], textposition="outside",
+                              customdata=[100 * v / total for v in values],
+                              hovertemplate="%{x}: %{y:,} samples (%{customdata:.1f}%)<extra></extra>"))
+    figure.update_layout(title=title, xaxis_title="label", yaxis=dict(title="samples", tickformat=",d"), height=360,
+                         margin=dict(t=50, b=40, l=50, r=10))
     return figure
 
 
-def vote_figure(votes, names):
-    """Horizontal bar chart of one sample's FER+ vote shares."""
+def vote_figure(votes, names, title="FER+ votes (% of the annotators)"):
+    """Horizontal bar chart of one sample's shares (FER+ votes, or a model's probabilities), in percent."""
     import plotly.graph_objects as go
 
     colors = label_colors(names)
-    figure = go.Figure(go.Bar(x=list(np.asarray(votes, float)), y=list(names), orientation="h",
-                              marker_color=[colors[n] for n in names]))
-    figure.update_layout(title="FER+ votes (share)", xaxis=dict(range=[0, 1]), height=300,
+    percent = [100 * float(v) for v in np.asarray(votes, float)]
+    figure = go.Figure(go.Bar(x=percent, y=list(names), orientation="h", marker_color=[colors[n] for n in names],
+                              text=[f"{p:.1f}%" for p in percent], textposition="auto",
+                              hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
+    figure.update_layout(title=title, xaxis=dict(range=[0, 100], ticksuffix="%"), height=300,
                          margin=dict(t=40, b=30, l=80, r=10))
     return figure
 

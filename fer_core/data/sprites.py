@@ -28,22 +28,30 @@ def page_indices(count, page, per_page):
     return np.arange(page * per_page, min(count, (page + 1) * per_page))
 
 
-def render_cell(image, cell, color=None, text=""):
-    """One grid cell: the face resized to cell x cell (RGB), a colour bar and a caption at the bottom."""
+def _write(out, text, y, cell):
+    """Writes white text (as much as fits) at baseline ``y`` of a cell."""
+    scale = 0.35 if cell < 96 else 0.45
+    cv2.putText(out, text[:cell // 6], (3, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def render_cell(image, cell, color=None, text="", note=""):
+    """One grid cell: the face resized to cell x cell (RGB), a colour bar and a caption at the bottom,
+    and an optional note on a dark strip at the top (e.g. a model's answer)."""
     face = cv2.resize(image, (cell, cell), interpolation=cv2.INTER_NEAREST if image.shape[0] < cell
                       else cv2.INTER_AREA)
     out = cv2.cvtColor(face, cv2.COLOR_GRAY2RGB) if face.ndim == 2 else face.copy()
+    bar = min(BAR_HEIGHT, cell // 4)
     if color is not None:
-        bar = min(BAR_HEIGHT, cell // 4)
         out[cell - bar:] = hex_to_rgb(color)
         if text and cell >= 48:
-            scale = 0.35 if cell < 96 else 0.45
-            cv2.putText(out, text[:cell // 6], (3, cell - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
-                        cv2.LINE_AA)
+            _write(out, text, cell - 3, cell)
+    if note and cell >= 48:
+        out[:bar] = BACKGROUND
+        _write(out, note, bar - 3, cell)
     return out
 
 
-def captioned_grid(images, captions=None, colors=None, columns=10, cell=72, gap=4):
+def captioned_grid(images, captions=None, colors=None, columns=10, cell=72, gap=4, notes=None):
     """Lays faces out in a grid, each with an optional colour bar and caption.
 
     Arguments:
@@ -53,6 +61,7 @@ def captioned_grid(images, captions=None, colors=None, columns=10, cell=72, gap=
         columns: cells per row.
         cell: side of a cell in pixels.
         gap: pixels between cells.
+        notes: N strings written at the top of each cell, or None.
 
     Returns:
         (uint8 RGB image, list of dicts {"cell", "row", "col"} per face).
@@ -66,30 +75,50 @@ def captioned_grid(images, captions=None, colors=None, columns=10, cell=72, gap=
         row, col = divmod(i, columns)
         y, x = gap + row * (cell + gap), gap + col * (cell + gap)
         sheet[y:y + cell, x:x + cell] = render_cell(images[i], cell, None if colors is None else colors[i],
-                                                    "" if captions is None else captions[i])
+                                                    "" if captions is None else captions[i],
+                                                    "" if notes is None else notes[i])
         cells.append({"cell": i, "row": row, "col": col})
     return sheet, cells
 
 
-def sprite_grid(images, labels=None, label_names=(), columns=10, cell=72, gap=4):
+def label_bars(labels, label_names):
+    """The bar colour and caption of each label: its colour and name; light grey and "none" for -1."""
+    palette = label_colors(label_names)
+    known = [0 <= int(label) < len(label_names) for label in labels]
+    colors = [palette[label_names[int(label)]] if ok else UNLABELLED_COLOR for label, ok in zip(labels, known)]
+    captions = [label_names[int(label)] if ok else "none" for label, ok in zip(labels, known)]
+    return colors, captions
+
+
+def sprite_grid(images, labels=None, label_names=(), columns=10, cell=72, gap=4, notes=None):
     """Lays faces out in a grid with their labels (bar in the label's colour, name written on it).
 
     Arguments:
         images: uint8 (N, H, W) faces.
         labels: int (N,) labels (-1 = none) or None for no label bars.
         label_names: names indexed by label.
-        columns, cell, gap: see ``captioned_grid``.
+        columns, cell, gap, notes: see ``captioned_grid``.
 
     Returns:
         (uint8 RGB image, list of dicts {"cell", "row", "col"} per face).
     """
     if labels is None:
-        return captioned_grid(images, None, None, columns, cell, gap)
-    palette = label_colors(label_names)
-    known = [0 <= int(label) < len(label_names) for label in labels]
-    colors = [palette[label_names[int(label)]] if ok else UNLABELLED_COLOR for label, ok in zip(labels, known)]
-    captions = [label_names[int(label)] if ok else "none" for label, ok in zip(labels, known)]
-    return captioned_grid(images, captions, colors, columns, cell, gap)
+        return captioned_grid(images, None, None, columns, cell, gap, notes)
+    colors, captions = label_bars(labels, label_names)
+    return captioned_grid(images, captions, colors, columns, cell, gap, notes)
+
+
+def labelled_cells(images, labels=None, label_names=(), cell=72, notes=None):
+    """Each face as its own grid cell (``render_cell``: label bar and name, optional note), e.g. for a
+    table of thumbnails.
+
+    Returns:
+        list of uint8 RGB (cell, cell, 3).
+    """
+    colors, captions = label_bars(labels, label_names) if labels is not None else ([None] * len(images),
+                                                                                  [""] * len(images))
+    return [render_cell(image, cell, color, caption, "" if notes is None else notes[i])
+            for i, (image, color, caption) in enumerate(zip(images, colors, captions))]
 
 
 def sprite_page(dataset, positions, page=0, per_page=60, columns=10, cell=72):
