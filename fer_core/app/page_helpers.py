@@ -20,6 +20,8 @@ PAGE_SECTIONS = (
         ("pages/1_Live_webcam.py", "Live webcam", ":material/videocam:",
          "expressions and keypoints on your camera, live"),
         ("pages/2_Photo.py", "Photo", ":material/photo:", "upload a photo: faces found, expressions and keypoints drawn"),
+        ("pages/6_Video.py", "Video", ":material/movie:",
+         "upload a video: every face numbered and followed, an annotated video, timelines and a CSV"),
     )),
     ("Data", (
         ("pages/3_Dataset_browser.py", "Dataset browser", ":material/grid_view:",
@@ -40,6 +42,82 @@ QUICK_TRAIN = ("python -m fer_core train --model mini_xception --data fer2013-sa
 FLIP_TTA_LABEL = "Average with the mirrored face"
 FLIP_TTA_HELP = ("Flip test-time augmentation: each face is classified as it is and mirrored, and the two results "
                  "are averaged. More accurate (see the model card), at twice the classifier's time.")
+
+# The face detectors the inference pages offer, in their order, and what each is (a detector the
+# installed fer_core.inference.detection does not know is left out: ``detector_options``).
+DETECTOR_HELP = {
+    "haar-track": "OpenCV Haar every 10 frames, in between a search around the last faces (fastest)",
+    "haar": "OpenCV's Haar cascade on every frame (fast)",
+    "lbp": "OpenCV's LBP cascade, about 3x faster than haar",
+    "blazeface": "MediaPipe's BlazeFace short and full range through LiteRT (fast; also small and tilted faces)",
+    "mtcnn": "slower, more robust; loads TensorFlow",
+    "none": "the whole image is one face (for face crops)",
+}
+STREAM_DETECTORS = ("haar-track", "haar", "lbp", "blazeface", "mtcnn")  # Live webcam
+PHOTO_DETECTORS = ("haar", "lbp", "blazeface", "mtcnn", "none")
+VIDEO_DETECTORS = ("haar", "haar-track", "lbp", "blazeface", "mtcnn")
+
+
+def detector_options(names):
+    """The detectors of ``names`` that ``fer_core.inference.detection`` can make, in that order."""
+    from fer_core.inference.detection import DETECTORS
+
+    return [name for name in names if name in DETECTORS]
+
+
+def detector_help(names):
+    """One help text for a detector picker: "haar: ... lbp: ..." for each of ``names``."""
+    return " ".join(f"{name}: {DETECTOR_HELP[name]}." for name in names)
+
+
+def uncertain_rule(calibrated):
+    """When a face's answer is called uncertain, in words (``FaceResult.uncertain``)."""
+    from fer_core.inference.confidence import UNCERTAIN_MARGIN
+
+    return (f"its two most probable emotions are within {100 * UNCERTAIN_MARGIN:.0f} percentage points of each "
+            f"other{' (after calibration)' if calibrated else ''}")
+
+
+def confidence_note(calibrated):
+    """What the percentages shown are, and what "uncertain" means (Photo and Video pages).
+
+    Arguments:
+        calibrated: whether the emotion model's info file has an ``output_adjustment``
+            (``EmotionClassifier.adjustment is not None``).
+    """
+    what = ("Percentages are calibrated: corrected for how often each emotion was seen in training and "
+            "softened or sharpened by a temperature, both fitted on the validation split (the model's info "
+            "file)." if calibrated else
+            "Percentages are the model's own outputs: its info file has no calibration (`python -m fer_core "
+            "calibrate`).")
+    return f"{what} A face is *uncertain* when {uncertain_rule(calibrated)}."
+
+
+def analysis_settings(emotion_runtime, keypoints_runtime, detector_name, detector, flip_tta, calibrated=False):
+    """The line under a result that says what produced it.
+
+    Arguments:
+        emotion_runtime: the file that ran and how (``ModelChoice.runtime``), or None without an emotion model.
+        keypoints_runtime: the same for the keypoint model, or None when keypoints were off.
+        detector_name: the detector picked ("haar", ...); detector: its instance (for its working size).
+        flip_tta: whether each face was also classified mirrored.
+        calibrated: whether the probabilities were calibrated (``EmotionClassifier.adjustment``).
+
+    Returns:
+        e.g. "Emotion: emotion_int8.tflite (LiteRT int8), calibrated · keypoints: keypoints.tflite
+        (LiteRT float32) · detector: haar at 320 px (frames scaled down to it on the long side) · flip TTA on".
+    """
+    working_size = getattr(detector, "working_size", None) or getattr(getattr(detector, "full", None),
+                                                                      "working_size", None)
+    parts = [f"Emotion: {emotion_runtime}{', calibrated' if calibrated else ''}" if emotion_runtime
+             else "No emotion model"]
+    if keypoints_runtime:
+        parts.append(f"keypoints: {keypoints_runtime}")
+    parts.append(f"detector: {detector_name}" + (f" at {working_size} px (frames scaled down to it on the long side)"
+                                                 if working_size else ""))
+    if emotion_runtime:
+        parts.append(f"flip TTA {'on' if flip_tta else 'off'}")
+    return " · ".join(parts)
 
 
 def label_text(labels, label_names):

@@ -25,7 +25,7 @@ from fer_core.inference.imageio import MAX_PIXELS, DecodedImage, decode_image, o
 from fer_core.inference.overlay import draw_results, label_color
 from fer_core.inference.pipeline import results_to_json
 
-MAX_UPLOAD_MB = 20  # also server.maxUploadSize in .streamlit/config.toml (tests/app/test_streamlit_config.py)
+MAX_UPLOAD_MB = 20  # the Photo uploader's own limit (the server's, server.maxUploadSize, is the Video page's)
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 MAX_MEGAPIXELS = MAX_PIXELS // 1_000_000
 MIN_PHOTO_SIDE = 24  # the face detectors' smallest window (detection.HAAR_WINDOW): no face fits in less
@@ -235,6 +235,16 @@ def download_name(name, suffix):
     """``photo.jpg`` -> ``photo_annotated.png`` style names for downloads."""
     stem = name.rsplit(".", 1)[0] if "." in name else name
     return f"{stem}{suffix}"
+
+
+def face_title(number, result):
+    """A face's chart title: "Face 1: happy 87%", or with "uncertain" and the runner-up when the two most
+    probable emotions are close (``FaceResult.uncertain``): "Face 2: happy 41%, uncertain (sad 33%)"."""
+    title = f"Face {number}: {result.label} {100 * result.score:.0f}%"
+    if result.uncertain:
+        runner_up, probability = sorted(result.probabilities.items(), key=lambda item: -item[1])[1]
+        title += f", uncertain ({runner_up} {100 * probability:.0f}%)"
+    return title
 
 
 def probability_figure(result, title=None):

@@ -1,17 +1,20 @@
 """What the dashboard's pages share, loaded once per server process: models, detectors, datasets.
 
-The models come from environment variables when set (``FER_EMOTION_MODEL``,
-``FER_KEYPOINT_MODEL``), else from the shipped ``assets/models``. A missing model
+The inference pages (Live webcam, Photo, Video) run the emotion and keypoint models picked in their
+sidebar (``model_picker``) from ``fer_core.runs.catalog.model_catalog``: the shipped models and every
+run record that has its weights. The default is the model named by ``FER_EMOTION_MODEL`` /
+``FER_KEYPOINT_MODEL`` when set, else the shipped one (``model_options``). A missing model
 is not an error for the pages: ``load_face_models`` returns None in its place
 with a one-line explanation (how to train and export one), and the pages show it.
-``cached_face_models`` and ``cached_detector`` are the same, loaded once per server
-process (``st.cache_resource``) for all pages and sessions.
+``cached_face_models`` and ``cached_detector`` are the same, each model and detector loaded once per
+server process (``st.cache_resource``) for all pages and sessions.
 
-Nothing here imports TensorFlow (a ``.tflite`` model is run by LiteRT).
+Nothing here imports TensorFlow (a ``.tflite`` model is run by LiteRT), unless a user picks a run
+record's ``model.keras``, which runs through Keras.
 """
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import streamlit as st
@@ -19,9 +22,13 @@ import streamlit as st
 from fer_core.data import load_dataset
 from fer_core.errors import FerStudioError
 from fer_core.inference.detection import make_detector
-from fer_core.inference.runtime import EmotionClassifier, KeypointRegressor, default_model_path
+from fer_core.inference.runtime import (EmotionClassifier, KeypointRegressor, default_model_path, read_info_file,
+                                        tflite_path_for)
+from fer_core.runs.catalog import ModelChoice, model_catalog, runtime_description
+from fer_core.runs.records import load_runs
 
 MODEL_ENV = {"emotion": "FER_EMOTION_MODEL", "keypoints": "FER_KEYPOINT_MODEL"}
+MISSING_RUNTIME = "no file: missing"  # a picker's configured model that is not there
 
 HOW_TO_SHIP = {
     "emotion": ("train one with `python -m fer_core train --model mini_xception --data fer2013 "
@@ -101,14 +108,57 @@ def load_model(kind, path):
         return None, f"The {kind} model could not be loaded: {error}"
 
 
+def model_options(kind, catalog, environ=None):
+    """The choices of a page's model picker: the catalog, with the configured model as the default, first.
+
+    The configured model (``configured_model_path``: ``FER_EMOTION_MODEL`` / ``FER_KEYPOINT_MODEL``,
+    else the shipped one) is the default. When it is not in the catalog (a file elsewhere, or
+    missing) it is added, so that the page loads it and explains what is wrong with it.
+
+    Arguments:
+        kind: "emotion" or "keypoints".
+        catalog: ``ModelChoice`` list (``model_catalog(kind, ...)``).
+        environ: the environment to read (default ``os.environ``).
+
+    Returns:
+        list of ``ModelChoice``, exactly one of them the default, first.
+    """
+    configured = configured_model_path(kind, environ)
+    environ = os.environ if environ is None else environ
+    target = configured.resolve()
+    choices = [replace(choice, default=Path(choice.path).resolve() == target) for choice in catalog]
+    if not any(choice.default for choice in choices):
+        source = f"${MODEL_ENV[kind]}" if (environ.get(MODEL_ENV[kind]) or "").strip() else "shipped"
+        runtime = runtime_description(configured) if model_file_exists(configured) else MISSING_RUNTIME
+        dataset = (read_info_file(configured) or {}).get("dataset", "") if model_file_exists(configured) else ""
+        choices.append(ModelChoice(configured, configured.stem, kind, source, True, dataset, runtime))
+    return sorted(choices, key=lambda choice: not choice.default)
+
+
+def picker_labels(choices):
+    """{label: choice} for a picker, in order; a label two choices share gets the model's path added."""
+    labels = [choice.label for choice in choices]
+    return {(label if labels.count(label) == 1 else f"{label} ({choice.path})"): choice
+            for label, choice in zip(labels, choices)}
+
+
+def model_modified(path):
+    """The modification time of the file that runs for a model path (its ``.tflite`` when there is one), or None."""
+    path = Path(path)
+    runs = (tflite_path_for(path) if path.suffix == ".keras" else None) or path
+    return runs.stat().st_mtime if runs.is_file() else None
+
+
 # ---------------------------------------------------------------- named entry point
 
-def load_face_models(emotion_path=None, keypoints_path=None):
+def load_face_models(emotion_path=None, keypoints_path=None, load=load_model):
     """Loads the emotion and keypoint models the pages run (``.tflite`` preferred).
 
     Arguments:
         emotion_path: the emotion model; default ``configured_model_path("emotion")``.
         keypoints_path: the keypoint model; default ``configured_model_path("keypoints")``.
+        load: loads one model, ``load(kind, path) -> (model or None, note or None)`` (``load_model``;
+            the pages pass a cached one).
 
     Returns:
         ``FaceModels`` (a missing model is None, with a note).
@@ -116,19 +166,86 @@ def load_face_models(emotion_path=None, keypoints_path=None):
     emotion_path = Path(emotion_path) if emotion_path else configured_model_path("emotion")
     keypoints_path = Path(keypoints_path) if keypoints_path else configured_model_path("keypoints")
     models = FaceModels(emotion_path=emotion_path, keypoints_path=keypoints_path)
-    models.emotion, note = load_model("emotion", emotion_path)
+    models.emotion, note = load("emotion", emotion_path)
     if note:
         models.notes["emotion"] = note
-    models.keypoints, note = load_model("keypoints", keypoints_path)
+    models.keypoints, note = load("keypoints", keypoints_path)
     if note:
         models.notes["keypoints"] = note
     return models
 
 
-@st.cache_resource(show_spinner="Loading the models...")
-def cached_face_models():
-    """``load_face_models()``, once per server process (shared by the pages)."""
-    return load_face_models()
+@st.cache_resource(show_spinner="Loading the model...", max_entries=8)
+def cached_model(kind, path, modified):
+    """``load_model(kind, path)``, once per server process and file version (``modified``: ``model_modified``)."""
+    return load_model(kind, Path(path))
+
+
+def cached_face_models(emotion_path=None, keypoints_path=None):
+    """``load_face_models``, each model loaded once per server process (shared by the pages and sessions)."""
+    return load_face_models(emotion_path, keypoints_path,
+                            load=lambda kind, path: cached_model(kind, str(path), model_modified(path)))
+
+
+@st.cache_resource(ttl=30, show_spinner=False)
+def cached_model_options(kind):
+    """``model_options`` of the shipped models and run records, read again at most every 30 s."""
+    return model_options(kind, model_catalog(kind, run_records=load_runs()))
+
+
+MODEL_PICKER = {"emotion": ("Emotion model", "Classifies each face's expression."),
+                "keypoints": ("Keypoint model", "Places the 15 facial keypoints.")}
+
+
+def model_picker(page):
+    """The sidebar's emotion and keypoint model pickers; loads the models picked.
+
+    Each picker lists the shipped models and the run records that have weights, the default
+    marked and first, and says under it which file runs and how (LiteRT float32 / int8, or Keras,
+    which loads TensorFlow).
+
+    Arguments:
+        page: a short name of the page, for the widgets' keys (each page keeps its own choice).
+
+    Returns:
+        (``FaceModels``, {kind: the ``ModelChoice`` picked}).
+    """
+    picked = {}
+    for kind, (title, purpose) in MODEL_PICKER.items():
+        choices = picker_labels(cached_model_options(kind))  # labels as options: widget state survives reruns
+        label = st.selectbox(title, list(choices), key=f"{page}-{kind}-model",
+                            help=f"{purpose} Shipped models (assets/models) run through LiteRT; a run record's "
+                                 f"model.keras runs through Keras, which loads TensorFlow (slower to start). "
+                                 f"The default is ${MODEL_ENV[kind]} when set, else the shipped model.")
+        picked[kind] = choices[label]
+        st.caption(f"Runs `{picked[kind].runtime}`" if picked[kind].runtime != MISSING_RUNTIME
+                   else f"`{picked[kind].path}` is missing")
+    return cached_face_models(picked["emotion"].path, picked["keypoints"].path), picked
+
+
+def inference_sidebar(page, title, detectors):
+    """The sidebar of an inference page: its settings, the face detector first, above the model pickers.
+
+    Arguments:
+        page: a short name of the page (widget keys).
+        title: the settings' heading ("Photo settings").
+        detectors: the detector names the page offers (``page_helpers.PHOTO_DETECTORS``, ...).
+
+    Returns:
+        (``FaceModels``, {kind: ``ModelChoice``}, the detector's name, the settings' container: the
+        page adds its own switches there, under the detector, once it knows which models loaded).
+    """
+    from fer_core.app.page_helpers import detector_help, detector_options
+
+    with st.sidebar:
+        st.subheader(title)
+        settings = st.container()
+        st.subheader("Models")
+        models, picked = model_picker(page)
+    with settings:
+        names = detector_options(detectors)
+        detector_name = st.selectbox("Face detector", names, help=detector_help(names))
+    return models, picked, detector_name, settings
 
 
 @st.cache_resource(show_spinner="Loading the face detector...")

@@ -3,10 +3,14 @@ per-face CSV and per-face emotion timelines, in constant memory whatever the cli
 
 The upload is copied to disk in chunks, frames are read one at a time, the annotated video is
 encoded as it goes (``inference.video.BrowserVideoWriter``), and the timelines are read back from
-the CSV.
+the CSV. Each analysis writes into a folder of its own under ``VIDEO_WORK_ROOT`` (``new_work_dir``),
+which removes the session's previous one and any a session left behind (``STALE_SECONDS``), so
+that temporary files do not pile up; the copy of the upload is deleted as soon as it is analysed.
 """
 
 import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +21,11 @@ from fer_core.inference.video import VideoOutputs, annotate_video, frame_count, 
 
 # The Video page's uploads: what it accepts and how large (the server's upload limit is this).
 VIDEO_TYPES = ("mp4", "mov", "avi", "mkv", "webm", "m4v", "mpg", "mpeg")
-MAX_VIDEO_MB = 200
+MAX_VIDEO_MB = 200  # also server.maxUploadSize in .streamlit/config.toml (tests/app/test_streamlit_config.py)
+# Where the Video page's analyses are written, one folder each; a folder older than this is removed
+# by the next analysis of any session (its session ended without cleaning up).
+VIDEO_WORK_ROOT = Path(tempfile.gettempdir()) / "fer-studio-video"
+STALE_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -46,6 +54,57 @@ def save_upload(upload, path, chunk=1 << 20):
     with open(path, "wb") as out:
         shutil.copyfileobj(upload, out, chunk)
     return Path(path)
+
+
+def new_work_dir(previous=None, root=None, stale_seconds=STALE_SECONDS, now=None):
+    """A new empty folder for one analysis; the previous one of the session and stale ones are removed.
+
+    Arguments:
+        previous: the session's previous folder, or None (removed only when it lies in ``root``).
+        root: where the folders are made (default ``VIDEO_WORK_ROOT``).
+        stale_seconds: folders in ``root`` not modified for this long are removed too.
+        now: the time to compare with (default ``time.time()``).
+
+    Returns:
+        ``Path`` of the new folder.
+    """
+    root = Path(root) if root is not None else VIDEO_WORK_ROOT
+    root.mkdir(parents=True, exist_ok=True)
+    remove_work_dir(previous, root)
+    now = time.time() if now is None else now
+    for folder in root.iterdir():
+        try:
+            if folder.is_dir() and not folder.is_symlink() and now - folder.stat().st_mtime > stale_seconds:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:  # another session removed it first
+            pass
+    return Path(tempfile.mkdtemp(prefix="video-", dir=root))
+
+
+def remove_work_dir(folder, root=None):
+    """Removes an analysis's folder (made by ``new_work_dir`` in ``root``; any other path is left alone)."""
+    root = Path(root) if root is not None else VIDEO_WORK_ROOT
+    if folder is not None and Path(folder).parent == root:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def analyse_upload(upload, pipeline, work_dir, every=1, max_frames=None, progress=None):
+    """Copies an uploaded video into ``work_dir``, analyses it there (``analyse_video``) and deletes the copy.
+
+    Arguments:
+        upload: a binary file object with a ``name`` (Streamlit's ``UploadedFile``).
+        pipeline, every, max_frames, progress: as for ``analyse_video``.
+        work_dir: the analysis's folder (``new_work_dir``).
+
+    Returns:
+        ``VideoAnalysis`` (its files in ``work_dir``).
+    """
+    suffix = Path(getattr(upload, "name", "")).suffix.lower()
+    source = save_upload(upload, Path(work_dir) / f"upload{suffix if suffix[1:] in VIDEO_TYPES else ''}")
+    try:
+        return analyse_video(source, pipeline, work_dir, every=every, max_frames=max_frames, progress=progress)
+    finally:
+        source.unlink(missing_ok=True)
 
 
 def analyse_video(path, pipeline, out_dir, every=1, max_frames=None, progress=None):

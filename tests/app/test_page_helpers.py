@@ -1,11 +1,15 @@
-"""fer_core.app.page_helpers and charts: what the embedding view puts into HTML and plotly text is escaped."""
+"""fer_core.app.page_helpers and charts: what the embedding view puts into HTML and plotly text is escaped; the
+inference pages' detector choices, confidence notes and the line that says what produced a result."""
 
 from html.parser import HTMLParser
 
 import numpy as np
 
 from fer_core.app.charts import embedding_figure
-from fer_core.app.page_helpers import embedding_hover_texts, thumbnails_html
+from fer_core.app.page_helpers import (DETECTOR_HELP, PHOTO_DETECTORS, STREAM_DETECTORS, VIDEO_DETECTORS,
+                                       analysis_settings, confidence_note, detector_help, detector_options,
+                                       embedding_hover_texts, thumbnails_html)
+from fer_core.inference.detection import DETECTORS, HaarFaceDetector, TrackingFaceDetector, WholeImageDetector
 
 HOSTILE = 'ck:happy/x" onerror="alert(1)<script>alert(2)</script>.png'
 
@@ -44,3 +48,36 @@ def test_embedding_legend_names_are_escaped():
     figure = embedding_figure(np.zeros((2, 2)), np.array(["<i>odd</i>", "happy"]), ("happy", "<i>odd</i>"),
                               ["u1", "u2"], ["h1", "h2"])
     assert [trace.name for trace in figure.data] == ["happy", "&lt;i&gt;odd&lt;/i&gt;"]
+
+
+def test_detector_choices_are_the_ones_detection_can_make_each_explained(monkeypatch):
+    from fer_core.inference import detection
+
+    for names in (STREAM_DETECTORS, PHOTO_DETECTORS, VIDEO_DETECTORS):
+        assert set(names) <= set(DETECTOR_HELP)
+        assert detector_options(names) == [name for name in names if name in DETECTORS]
+    assert detector_options(PHOTO_DETECTORS)[0] == "haar" and detector_options(STREAM_DETECTORS)[0] == "haar-track"
+    monkeypatch.setattr(detection, "DETECTORS", ("haar", "lbp", "mtcnn", "none"))  # no BlazeFace installed
+    assert detector_options(PHOTO_DETECTORS) == ["haar", "lbp", "mtcnn", "none"]
+    assert detector_help(["haar", "none"]) == (f"haar: {DETECTOR_HELP['haar']}. none: {DETECTOR_HELP['none']}.")
+
+
+def test_the_confidence_note_says_whether_percentages_are_calibrated_and_what_uncertain_means():
+    calibrated, raw = confidence_note(True), confidence_note(False)
+    assert calibrated.startswith("Percentages are calibrated") and "validation split" in calibrated
+    assert raw.startswith("Percentages are the model's own outputs") and "calibrate" in raw
+    assert calibrated.endswith("within 15 percentage points of each other (after calibration).")
+    assert raw.endswith("within 15 percentage points of each other.")
+
+
+def test_the_line_under_a_result_names_models_detector_working_size_and_flip_tta():
+    line = analysis_settings("emotion_int8.tflite (LiteRT int8)", "keypoints.tflite (LiteRT float32)", "haar",
+                             HaarFaceDetector(working_size=320), True, calibrated=True)
+    assert line == ("Emotion: emotion_int8.tflite (LiteRT int8), calibrated · keypoints: keypoints.tflite "
+                    "(LiteRT float32) · detector: haar at 320 px (frames scaled down to it on the long side) · "
+                    "flip TTA on")
+    tracking = analysis_settings("model.keras (Keras, loads TensorFlow)", None, "haar-track",
+                                 TrackingFaceDetector(working_size=480), False)
+    assert tracking == ("Emotion: model.keras (Keras, loads TensorFlow) · detector: haar-track at 480 px (frames "
+                        "scaled down to it on the long side) · flip TTA off")
+    assert analysis_settings(None, None, "none", WholeImageDetector(), True) == "No emotion model · detector: none"

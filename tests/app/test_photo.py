@@ -17,8 +17,8 @@ from PIL import Image
 from fer_core.errors import ImageError
 from fer_core.app import photo as photo_module
 from fer_core.app.photo import (EncodedImages, PixelBudget, analyse_photo, decode_photo, download_name, encode_png,
-                                probability_figure)
-from fer_core.inference.pipeline import FacePipeline
+                                face_title, probability_figure)
+from fer_core.inference.pipeline import FacePipeline, FaceResult
 from fer_core.inference.runtime import default_model_path
 from fer_core.app.resources import configured_model_path, load_face_models
 from tests.inference_models import astronaut_bgr, tiny_models
@@ -188,6 +188,15 @@ def test_probability_figure_puts_the_top_class_on_top(models):
     bars = figure.data[0]
     assert list(bars.y)[-1] == face.label and list(bars.x) == sorted(bars.x)
     assert figure.layout.title.text.startswith(face.label)
+
+
+def test_a_face_chart_title_says_uncertain_and_names_the_runner_up_when_the_top_two_are_close():
+    sure = FaceResult((0, 0, 10, 10), {"happy": 0.87, "sad": 0.08, "neutral": 0.05}, "happy")
+    close = FaceResult((0, 0, 10, 10), {"happy": 0.41, "sad": 0.33, "neutral": 0.26}, "happy")
+    just_apart = FaceResult((0, 0, 10, 10), {"happy": 0.50, "sad": 0.34, "neutral": 0.16}, "happy")  # 16 points
+    assert face_title(1, sure) == "Face 1: happy 87%"
+    assert face_title(2, close) == "Face 2: happy 41%, uncertain (sad 33%)"
+    assert face_title(3, just_apart) == "Face 3: happy 50%"
 
 
 def test_download_name():
