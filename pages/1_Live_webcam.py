@@ -2,7 +2,7 @@
 
 The video callback (``fer_core.app.live.LiveAnnotator``) runs in streamlit-webrtc's worker
 thread and makes no Streamlit call; its per-frame records reach this page through a
-queue, which a fragment drains once a second for the readout, the timeline and the CSV. The
+queue, which a fragment drains once a second for the readout, each face's timeline and the CSV. The
 speed readout (``fer_core.app.live.live_readout``) is shown in one place: on the video, or,
 with "FPS on the video" off, below it.
 """
@@ -13,12 +13,13 @@ from collections import deque
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from fer_core.app.live import (ICE_SERVERS_ENV, LOOPBACK_ICE_ENV, RECORD_PATH_ENV, LiveAnnotator,
-                               emotion_timeline_figure, ice_servers, live_readout, patch_aioice_for_loopback,
+from fer_core.app.live import (ICE_SERVERS_ENV, LOOPBACK_ICE_ENV, RECORD_PATH_ENV, TIMELINE_SECONDS, LiveAnnotator,
+                               face_timeline, ice_servers, live_readout, patch_aioice_for_loopback,
                                records_to_csv, rtc_configuration)
+from fer_core.app.video_analysis import face_timeline_figure
 from fer_core.inference.pipeline import FacePipeline
-from fer_core.app.resources import cached_face_models, detector_for_stream, use_app_navigation
-from fer_core.app.page_helpers import FLIP_TTA_HELP, FLIP_TTA_LABEL
+from fer_core.app.resources import detector_for_stream, inference_sidebar, use_app_navigation
+from fer_core.app.page_helpers import FLIP_TTA_HELP, FLIP_TTA_LABEL, STREAM_DETECTORS, uncertain_rule
 
 SMOOTHING_FRAMES = 5
 HISTORY_FRAMES = 30 * 60 * 10  # the session kept for the CSV: 10 minutes at 30 fps
@@ -37,22 +38,17 @@ def read_ice_servers():
 
 
 st.title("Live webcam")
-st.caption("Faces found in your camera's video, each boxed with its emotion and confidence. "
-           "Frames are processed on this server; nothing is stored.")
+st.caption("Faces found in your camera's video, each boxed with its number (kept while it stays in view), "
+           "emotion and confidence. Frames are processed on this server; nothing is stored.")
 
-models = cached_face_models()
+models, _, detector_name, settings_box = inference_sidebar("live", "Live settings", STREAM_DETECTORS)
 if models.emotion is None:
     st.warning(models.notes["emotion"] + " Until then the video shows face boxes only.")
 
-with st.sidebar:
-    st.subheader("Live settings")
-    detector_name = st.selectbox(
-        "Face detector", ["haar-track", "haar", "lbp", "mtcnn"],
-        help="haar-track: OpenCV Haar every 10 frames, in between a search around the last faces (fastest). "
-             "haar: full Haar detection on every frame. lbp: OpenCV's LBP cascade on every frame, about 3x "
-             "faster than haar. mtcnn: slower, more robust; loads TensorFlow.")
+with settings_box:
     smoothing = st.toggle("Smooth labels over frames", value=True,
-                          help=f"Averages each tracked face's probabilities over {SMOOTHING_FRAMES} frames.")
+                          help=f"Averages each face's probabilities over its last {SMOOTHING_FRAMES} frames "
+                               "(by its number).")
     keypoints_on = st.toggle("Keypoints", value=False, disabled=models.keypoints is None,
                              help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))
     flip_tta = st.toggle(FLIP_TTA_LABEL, value=False, disabled=models.emotion is None, help=FLIP_TTA_HELP)
@@ -64,7 +60,7 @@ servers, ice_error = read_ice_servers()
 if ice_error:
     st.error(ice_error)
 
-settings = (detector_name, smoothing, keypoints_on, flip_tta)
+settings = (detector_name, smoothing, keypoints_on, flip_tta, str(models.emotion_path), str(models.keypoints_path))
 if "live_annotator" not in st.session_state:
     st.session_state.live_history = deque(maxlen=HISTORY_FRAMES)
     st.session_state.live_annotator = LiveAnnotator(None, record_path=os.environ.get(RECORD_PATH_ENV))
@@ -74,7 +70,7 @@ if st.session_state.get("live_settings") != settings or annotator.pipeline is No
         detector = detector_for_stream(detector_name)
     annotator.configure(pipeline=FacePipeline(
         detector, models.emotion, models.keypoints if keypoints_on else None,
-        smoothing=SMOOTHING_FRAMES if smoothing else 0, flip_tta=flip_tta))
+        smoothing=SMOOTHING_FRAMES if smoothing else 0, flip_tta=flip_tta, track=True))
     st.session_state.live_settings = settings
 annotator.configure(draw_keypoints=keypoints_on, show_readout=readout_on)
 
@@ -86,6 +82,8 @@ context = webrtc_streamer(
     video_frame_callback=annotator,
     async_processing=True,
 )
+if models.emotion is not None:
+    st.caption(f"A **?** after a label means uncertain: {uncertain_rule(models.emotion.adjustment is not None)}.")
 with st.expander("The video does not connect?", expanded=bool(ice_error)):
     configured = f"{len(servers)} STUN/TURN server(s) configured." if servers else \
         "No STUN/TURN server is configured: that is right when the browser runs on this machine."
@@ -109,9 +107,10 @@ def live_results():
     if stats["last_error"]:
         st.error(f"Frames are passed through unprocessed: {stats['last_error']}")
     if models.emotion is not None and history:
-        st.plotly_chart(emotion_timeline_figure(list(history), models.label_names), key="live-timeline")
+        st.plotly_chart(face_timeline_figure(face_timeline(list(history))), key="live-timeline")
+        st.caption(f"The last {TIMELINE_SECONDS:.0f} seconds; Face N is the face numbered N on the video.")
     elif not history:
-        st.info("Press START to stream your camera; the emotion timeline and the results appear here.")
+        st.info("Press START to stream your camera; each face's emotion timeline and the results appear here.")
     if history:
         st.download_button(
             "Download this session's results (CSV)",

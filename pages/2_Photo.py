@@ -11,12 +11,13 @@ import streamlit as st
 
 from fer_core.errors import FerStudioError
 from fer_core.app.photo import (MAX_MEGAPIXELS, MAX_UPLOAD_MB, SAMPLE_NAME, UPLOAD_TYPES, WORKING_PIXELS,
-                                EncodedImages, PixelBudget, analyse_photo, download_name,
+                                EncodedImages, PixelBudget, analyse_photo, download_name, face_title,
                                 probability_figure, sample_photo)
 from fer_core.inference.pipeline import FacePipeline
 from fer_core.inference.saliency import explain_face, keras_model_of, overlay_heatmap
-from fer_core.app.resources import cached_detector, cached_face_models, use_app_navigation
-from fer_core.app.page_helpers import FLIP_TTA_HELP, FLIP_TTA_LABEL
+from fer_core.app.resources import cached_detector, inference_sidebar, use_app_navigation
+from fer_core.app.page_helpers import (FLIP_TTA_HELP, FLIP_TTA_LABEL, PHOTO_DETECTORS, analysis_settings,
+                                       confidence_note)
 
 use_app_navigation()  # a first visit by this page's URL: under app.py's navigation
 
@@ -31,16 +32,8 @@ st.caption(f"Upload photos ({MAX_UPLOAD_MB} MB and {MAX_MEGAPIXELS} megapixels e
            f"{WORKING_PIXELS // 1_000_000} megapixels, they are analysed at a fraction of their size), take one "
            "with your camera, or try a sample. Photos are analysed in memory and never stored.")
 
-models = cached_face_models()
-if models.emotion is None:
-    st.warning(models.notes["emotion"] + " Until then faces are boxed without an emotion.")
-
-with st.sidebar:
-    st.subheader("Photo settings")
-    detector_name = st.selectbox("Face detector", ["haar", "lbp", "mtcnn", "none"],
-                                 help="haar: fast (OpenCV). lbp: OpenCV's LBP cascade, about 3x faster. "
-                                      "mtcnn: more robust, loads TensorFlow. "
-                                      "none: the whole photo is one face (for face crops).")
+models, picked, detector_name, settings_box = inference_sidebar("photo", "Photo settings", PHOTO_DETECTORS)
+with settings_box:
     keypoints_on = st.toggle("Keypoints", value=True, disabled=models.keypoints is None,
                              help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))
     flip_tta = st.toggle(FLIP_TTA_LABEL, value=True, disabled=models.emotion is None, help=FLIP_TTA_HELP)
@@ -50,6 +43,8 @@ with st.sidebar:
                                help="occlusion: hides patches of the face in turn (fast, any model). "
                                     "grad-cam: the last conv layer's gradients (needs the .keras model; "
                                     "loads TensorFlow).")
+if models.emotion is None:
+    st.warning(models.notes["emotion"] + " Until then faces are boxed without an emotion.")
 
 
 def sample_off():
@@ -78,6 +73,12 @@ if not photos:
 with st.spinner(f"Loading the {detector_name} detector..."):
     detector = cached_detector(detector_name)
 pipeline = FacePipeline(detector, models.emotion, models.keypoints if keypoints_on else None, flip_tta=flip_tta)
+calibrated = models.emotion is not None and models.emotion.adjustment is not None
+settings = analysis_settings(picked["emotion"].runtime if models.emotion else None,
+                             picked["keypoints"].runtime if keypoints_on and models.keypoints else None,
+                             detector_name, detector, flip_tta, calibrated)
+if models.emotion is not None:
+    st.caption(confidence_note(calibrated))
 
 budget = PixelBudget()  # the pixels this run analyses, all photos together
 encoded = st.session_state.setdefault("photo_encoded", EncodedImages())  # a rerun does not encode again
@@ -99,13 +100,13 @@ for number, (name, source) in enumerate(photos):
                         mime="image/png", key=f"png-{number}")  # encoded when asked for
     data.download_button("Results (JSON)", json.dumps(analysis.to_json(), indent=2),
                          download_name(name, "_faces.json"), mime="application/json", key=f"json-{number}")
+    image_col.caption(settings)
     with faces_col:
         if not analysis.results:
             st.info("No face found. Try another detector in the sidebar, or a photo with a frontal face.")
         for index, result in enumerate(analysis.results):
             if result.probabilities:
-                st.plotly_chart(probability_figure(result, f"Face {index + 1}: {result.label} "
-                                                           f"{100 * result.score:.0f}%"),
+                st.plotly_chart(probability_figure(result, face_title(index + 1, result)),
                                 key=f"probs-{number}-{index}")
             else:
                 st.write(f"Face {index + 1} at {result.box}")

@@ -2,11 +2,12 @@
 
 ``LiveAnnotator`` is what the live page gives ``webrtc_streamer`` as its
 ``video_frame_callback``. For each frame it runs a ``FacePipeline``, draws the
-faces (box, "label 87%", optional keypoints) and the speed readout, and
+faces (box, "1 happy 87%": the face's number, kept from frame to frame; optional keypoints)
+and the speed readout, and
 puts one ``FrameRecord`` into a thread-safe queue. The readout ("12.3 fps | 25 ms")
 is defined once, by ``live_readout`` over the frame records: the video and the
 page both show it. The page drains that queue
-(``drain``) from its own thread to draw the emotion timeline and to build the
+(``drain``) from its own thread to draw each face's emotion timeline (``face_timeline``) and to build the
 session's CSV (``records_to_csv``); no Streamlit call is ever made from the
 callback's thread.
 
@@ -218,55 +219,26 @@ def records_to_csv(records, label_names, with_keypoints=False):
     return out.getvalue()
 
 
-def timeline_series(records, label_names, seconds=TIMELINE_SECONDS):
-    """The largest face's probability per emotion over the last ``seconds`` of the session.
+def face_timeline(records, seconds=TIMELINE_SECONDS):
+    """Each face's emotion over the last ``seconds`` of the session, by the number drawn on the video.
 
     Arguments:
-        records: ``FrameRecord`` list, in frame order.
-        label_names: the emotions to follow.
+        records: ``FrameRecord`` list, in frame order (faces numbered by the pipeline's tracker).
         seconds: how far back to go from the last record.
 
     Returns:
-        (times: list of float, {label: list of probability or None (no face)}).
+        DataFrame time_s, face (its number), label, probability (of that label): one row per labelled
+        face per frame, as ``fer_core.app.video_analysis.face_timeline`` gives for a video.
     """
-    if records:
-        start = records[-1].time_s - seconds
-        records = [record for record in records if record.time_s >= start]
-    times = [record.time_s for record in records]
-    series = {name: [] for name in label_names}
-    for record in records:
-        probs = record.results[0].probabilities if record.results else None
-        for name in label_names:
-            series[name].append(None if not probs else probs.get(name))
-    return times, series
+    import pandas as pd
 
-
-def emotion_timeline_figure(records, label_names, seconds=TIMELINE_SECONDS):
-    """A plotly line chart of the largest face's emotion probabilities over time.
-
-    Arguments:
-        records: ``FrameRecord`` list.
-        label_names: the emotions (one line each, coloured as on the video).
-        seconds: the window shown.
-
-    Returns:
-        ``plotly.graph_objects.Figure``.
-    """
-    import plotly.graph_objects as go
-
-    from fer_core.inference.overlay import label_color
-
-    times, series = timeline_series(records, label_names, seconds)
-    figure = go.Figure()
-    for name, values in series.items():
-        b, g, r = label_color(name)
-        figure.add_trace(go.Scatter(x=times, y=values, mode="lines", name=name,
-                                    line={"color": f"rgb({r},{g},{b})", "width": 2}, connectgaps=False))
-    figure.update_layout(height=280, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                         title={"text": "Emotion timeline (largest face)", "font": {"size": 14}},
-                         xaxis_title="seconds", yaxis={"range": [0, 1], "title": "probability"},
-                         legend={"orientation": "h", "y": -0.3})
-    return figure
+    start = records[-1].time_s - seconds if records else 0.0
+    window = reversed(list(itertools.takewhile(lambda record: record.time_s >= start, reversed(records))))
+    rows = [(record.time_s, result.track_id, result.label, result.score) for record in window
+            for result in record.results if result.label is not None and result.track_id is not None]
+    timeline = pd.DataFrame(rows, columns=["time_s", "face", "label", "probability"])
+    timeline["face"] = timeline["face"].astype("Int64")
+    return timeline
 
 
 def patch_aioice_for_loopback():
@@ -314,9 +286,12 @@ class LiveAnnotator:
         self.last_error = None
 
     def configure(self, pipeline=None, draw_keypoints=None, show_readout=None):
-        """Changes settings between two frames (from the page, while streaming)."""
+        """Changes settings between two frames (from the page, while streaming); a new pipeline carries
+        the faces followed over, so that they keep their numbers (``FacePipeline.continue_tracks``)."""
         with self._lock:
             if pipeline is not None:
+                if self.pipeline is not None and pipeline is not self.pipeline:
+                    pipeline.continue_tracks(self.pipeline)
                 self.pipeline = pipeline
             if draw_keypoints is not None:
                 self.draw_keypoints = draw_keypoints

@@ -131,6 +131,12 @@ class FaceTracker:
         """Forgets all tracks (e.g. at a new video); numbering starts again at 1."""
         self._tracks, self._next_id = [], 1
 
+    def adopt(self, other):
+        """Takes over another tracker's faces and numbering (its boxes and numbers, not its averages:
+        a new model may have other classes), e.g. when a stream's settings change mid-stream."""
+        self._next_id = other._next_id
+        self._tracks = [dict(track, history=deque(maxlen=self.window)) for track in other._tracks]
+
     def _match(self, boxes):
         matched = match_boxes([t["box"] for t in self._tracks], boxes, self.min_iou)
         free_tracks = [i for i in range(len(self._tracks)) if i not in matched.values()]
@@ -272,6 +278,13 @@ class FacePipeline:
         timings["total"] = time.perf_counter() - start
         self.timings = timings
         return results
+
+    def continue_tracks(self, other):
+        """Carries another pipeline's tracked faces over, so that they keep their numbers (a live stream
+        whose settings change gets a new pipeline); nothing happens unless both track faces."""
+        if self.tracker is not None and getattr(other, "tracker", None) is not None:
+            with other._lock:
+                self.tracker.adopt(other.tracker)
 
     def reset(self):
         """Forgets tracked faces (call between videos)."""

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from fer_core.app import live
-from fer_core.app.live import (FrameRecord, LiveAnnotator, Readout, emotion_timeline_figure, frame_rate, ice_servers,
-                               live_readout, parse_ice_servers, records_to_csv, rtc_configuration, timeline_series)
+from fer_core.app.live import (FrameRecord, LiveAnnotator, Readout, face_timeline, frame_rate, ice_servers,
+                               live_readout, parse_ice_servers, records_to_csv, rtc_configuration)
+from fer_core.app.video_analysis import face_timeline_figure
+from fer_core.inference.detection import Detection
 from fer_core.inference.overlay import KEYPOINT_COLOR
 from fer_core.inference.pipeline import FacePipeline
 from fer_core.inference.runtime import EmotionClassifier, KeypointRegressor
@@ -171,17 +173,50 @@ def test_session_csv_has_a_row_per_face_and_per_faceless_frame(models, face_fram
     assert list(rows[0])[-2:] == ["latency_ms", "fps"]
 
 
-def test_timeline_follows_the_largest_face_over_a_window(models, face_frame):
-    annotator = make_annotator(models, clock=fake_clock(0.5))
-    for image in (face_frame, np.zeros_like(face_frame), face_frame):
-        annotator.annotate(image)
+class ScriptedDetector:
+    """Finds the boxes it was given, one list per frame."""
+
+    def __init__(self, frames):
+        self.frames = iter(frames)
+
+    def detect(self, image):
+        return [Detection(box) for box in next(self.frames)]
+
+
+def test_each_face_has_its_own_timeline_by_the_number_drawn_on_the_video(models, face_frame):
+    emotion, _ = models
+    big, small = (100, 40, 256, 256), (420, 200, 150, 150)
+    detector = ScriptedDetector([[big, small], [big], [big, small]])  # the small face leaves and comes back
+    annotator = LiveAnnotator(FacePipeline(detector, emotion, None, smoothing=5, track=True),
+                              clock=fake_clock(0.5), show_readout=False)
+    for _ in range(3):
+        annotator.annotate(face_frame)
     records = annotator.drain()
-    times, series = timeline_series(records, EMOTIONS)
-    assert times == [0.0, 1.0, 2.0]
-    assert series["happy"][1] is None and 0 <= series["happy"][0] <= 1
-    assert timeline_series(records, EMOTIONS, seconds=1.5)[0] == [1.0, 2.0]
-    figure = emotion_timeline_figure(records, EMOTIONS)
-    assert [trace.name for trace in figure.data] == list(EMOTIONS)
+    assert [[r.track_id for r in record.results] for record in records] == [[1, 2], [1], [1, 2]]
+    timeline = face_timeline(records)
+    assert timeline["time_s"].tolist() == [0.0, 0.0, 1.0, 2.0, 2.0]
+    assert timeline["face"].tolist() == [1, 2, 1, 1, 2]
+    assert timeline["label"].tolist() == [r.label for record in records for r in record.results]
+    assert timeline["probability"].tolist() == pytest.approx([r.score for record in records for r in record.results])
+    assert face_timeline(records, seconds=1.5)["time_s"].tolist() == [1.0, 2.0, 2.0]  # the last 1.5 s
+    figure = face_timeline_figure(timeline)
+    assert set(figure.layout.yaxis.categoryarray) == {"Face 1", "Face 2"}
+    assert face_timeline([]).empty
+
+
+def test_faces_keep_their_numbers_when_the_settings_change_mid_stream(models, face_frame):
+    left, right = (20, 20, 100, 100), (400, 300, 100, 100)
+    detector = ScriptedDetector([[left], [right], [right], [right, left]])
+    annotator = LiveAnnotator(FacePipeline(detector, track=True), show_readout=False)
+    annotator.annotate(face_frame)
+    annotator.annotate(face_frame)  # far from the first face: a new one, number 2
+    emotion, keypoints = models
+    annotator.configure(pipeline=FacePipeline(detector, emotion, keypoints, smoothing=5, flip_tta=True))
+    annotator.annotate(face_frame)
+    annotator.annotate(face_frame)
+    numbers = [[r.track_id for r in record.results] for record in annotator.drain()]
+    assert numbers == [[1], [2], [2], [2, 1]]  # a new pipeline, the same numbers (a fresh tracker: [1], [1, 2])
+    assert annotator.pipeline.flip_tta and annotator.pipeline.tracker.window == 5
 
 
 def test_ice_servers_default_to_none_and_come_from_env_or_secrets():

@@ -1,5 +1,6 @@
 """.streamlit/config.toml: the app's Streamlit settings, read by Streamlit as written, in line with fer_core and the Makefile."""
 
+import ast
 import json
 import re
 import subprocess
@@ -8,10 +9,11 @@ import tomllib
 from pathlib import Path
 
 from fer_core.app.photo import MAX_UPLOAD_MB
+from fer_core.app.video_analysis import MAX_VIDEO_MB
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / ".streamlit" / "config.toml"
-EXPECTED = {"server.maxUploadSize": MAX_UPLOAD_MB, "server.fileWatcherType": "none",
+EXPECTED = {"server.maxUploadSize": MAX_VIDEO_MB, "server.fileWatcherType": "none",
             "client.showErrorDetails": "none", "client.toolbarMode": "viewer", "browser.gatherUsageStats": False}
 
 READ_BY_STREAMLIT = """
@@ -43,6 +45,23 @@ def test_streamlit_reads_every_value_from_the_file(tmp_path):
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert {key: value for key, (value, _) in seen.items()} == EXPECTED  # a misspelt key keeps its default
     assert {where for _, where in seen.values()} == {str(CONFIG)}
+
+
+def uploader_limits():
+    """{page file: [the max_upload_size argument of each st.file_uploader call, as written]} of the pages."""
+    limits = {}
+    for page in sorted((ROOT / "pages").glob("*.py")):
+        for node in ast.walk(ast.parse(page.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "file_uploader":
+                given = {keyword.arg: ast.unparse(keyword.value) for keyword in node.keywords}
+                limits.setdefault(page.name, []).append(given.get("max_upload_size"))
+    return limits
+
+
+def test_the_server_limit_is_the_video_pages_and_every_uploader_states_its_own():
+    """The server refuses bodies over MAX_VIDEO_MB; an uploader without max_upload_size would offer that."""
+    assert MAX_UPLOAD_MB < MAX_VIDEO_MB == config_values()["server.maxUploadSize"]
+    assert uploader_limits() == {"2_Photo.py": ["MAX_UPLOAD_MB"], "6_Video.py": ["MAX_VIDEO_MB"]}
 
 
 def test_error_details_are_hidden_from_users():

@@ -104,10 +104,10 @@ def test_pages_are_grouped_in_sections_and_keep_their_url_paths(empty_env):
         at = open_page()
     (sections,), _ = navigation.call_args
     assert {section: [page.title for page in pages] for section, pages in sections.items()} == {
-        "": ["Home"], "Use a model": ["Live webcam", "Photo"], "Data": ["Dataset browser"],
+        "": ["Home"], "Use a model": ["Live webcam", "Photo", "Video"], "Data": ["Dataset browser"],
         "Training": ["Training runs", "Compare runs"]}
     assert [page.url_path for section in list(sections)[1:] for page in sections[section]] == [
-        "Live_webcam", "Photo", "Dataset_browser", "Training_runs", "Compare_runs"]  # as before: bookmarks work
+        "Live_webcam", "Photo", "Video", "Dataset_browser", "Training_runs", "Compare_runs"]  # bookmarks work
     files = [path for _, pages in PAGE_SECTIONS for path, *_ in pages]
     assert sorted(files) == sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))  # each page once
     assert [m.value for m in at.markdown if m.value.startswith("**")] == ["**Use a model**", "**Data**", "**Training**"]
@@ -145,31 +145,204 @@ def test_home_does_not_import_tensorflow(data_root):
 
 # --- dataset browser ----------------------------------------------------------------------------
 
-def test_browser_grid_filter_and_distribution(env):
+@pytest.fixture
+def shipped_env(env, monkeypatch):
+    """As ``env``, with the shipped models (the FER2013 classifier, the keypoint model)."""
+    monkeypatch.setenv("FER_MODELS_DIR", str(ROOT / "assets" / "models"))
+
+
+def grid_faces(at, key="face_grid"):
+    """The number of faces in a grid of thumbnails (its table's non-empty cells)."""
+    frame = next(f for f in at.dataframe if f.key == key)
+    return int(frame.value.notna().to_numpy().sum())
+
+
+def click_face(at, cell, key="face_grid"):
+    """Selects the face in cell ``cell`` (row by row) of a grid, as a click on it does."""
+    row, column = divmod(cell, 10)
+    at.session_state[key] = {"selection": {"rows": [], "columns": [], "cells": [[row, str(column + 1)]]}}
+    return ok(at)
+
+
+def details(at):
+    """The Sample details' {field: value}, or {} when none is shown."""
+    if not any(m.value.startswith("| field | value |") for m in at.markdown):
+        return {}
+    return dict(markdown_rows(at, "| field | value |"))
+
+
+def open_tab(at, label):
+    at.session_state["browser_tab"] = label
+    return ok(at)
+
+
+def choose_model(at, starts):
+    box = at.selectbox(key="model_choice")
+    box.set_value(next(option for option in box.options if option.startswith(starts)))
+    return box
+
+
+def model_labels_by_relabel(dataset, names):
+    """The dataset's labels as a model's classes by runs.evaluation.relabel (-1: a class it does not know)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from fer_core.runs.evaluation import relabel
+
+    tagged = relabel(replace(dataset, ids=np.arange(len(dataset))), names)
+    labels = np.full(len(dataset), -1)
+    labels[tagged.ids.astype(int)] = tagged.labels
+    return labels
+
+
+def test_browser_grid_filter_click_and_distribution(env):
+    import numpy as np
+
     at = open_page(BROWSER)
     at.selectbox(key="dataset_choice").set_value("fer2013-sample")
     at.selectbox(key="split").set_value("Training")
     ok(at)
-    assert len(at.get("image")) >= 2  # the grid and the selected sample
-    assert "label_distribution" in " ".join(plotly_keys(at))
-    captions = [c for image in at.get("image") for c in image.captions]
-    assert "60 of 1000 faces" not in captions[0] and captions[0].startswith("60 of ")
-    at.multiselect(key="label_filter").set_value(["disgust"])
+    training = load_dataset("fer2013-sample").subset("Training")
+    assert grid_faces(at) == 60 and f"60 of {len(training):,} faces, page 1 of 14" in texts(at)
+    assert not details(at) and "Click a face in the grid" in texts(at)
+    (label_filter,) = at.tabs[0].multiselect  # the filter sits in the Samples tab: its scope
+    assert label_filter.label == "Labels (this grid only)"
+    label_filter.set_value(["disgust"])
     ok(at)
-    cells = at.selectbox(key="picked_cell").options
-    assert cells and all("(disgust)" in option for option in cells)
-    assert len(cells) == 7  # disgust faces in the sample's Training split (golden)
+    disgust = np.flatnonzero(training.labels == training.label_names.index("disgust"))
+    assert grid_faces(at) == len(disgust) == 7  # golden: disgust faces in the sample's Training split
+    shown = click_face(at, 2)
+    assert details(shown) == {"id": training.ids[disgust[2]], "split": "Training", "label": "disgust"}
+    open_tab(at, "Label distribution")
+    assert "label_distribution" in plotly_keys(at) and not at.dataframe
+    assert markdown_rows(at, "| class | Training |")[-1] == ["total", f"{len(training)}", "100", "100", "1,000"]
+    open_tab(at, "Samples")
+    assert at.multiselect(key="label_filter").value == ["disgust"] and grid_faces(at) == 7  # kept over tabs
+    click_face(at, 1)
+    assert details(at)["id"] == training.ids[disgust[1]]
+    at.multiselect(key="label_filter").set_value(["disgust", "angry"])
+    ok(at)
+    assert not details(at) and "Click a face in the grid" in texts(at)  # no stale details of another page
+    assert grid_faces(at) == 60
+
+
+def test_browser_sorts_ckplus_by_a_fer2013_models_mistakenness_matched_by_name(shipped_env):
+    import numpy as np
+
+    from fer_core.inference.batch import predict_dataset
+    from fer_core.inference.confidence import adjust_probabilities
+    from fer_core.inference.embedding import sample_indices
+    from fer_core.inference.runtime import load_keras_model, load_model_runner, read_info_file
+    from fer_core.runs.inspection import mistakenness
+
+    at = open_page(BROWSER)
+    at.selectbox(key="dataset_choice").set_value("ckplus48")
+    ok(at)
+    at.selectbox(key="split").set_value("test")
+    ok(at)
+    box = choose_model(at, "emotion (default)")
+    assert box.options[0] == "no model" and not any("keypoints" in option for option in box.options)
+    at.selectbox(key="sort_key").set_value("mistakenness")
+    ok(at)
+    test = load_dataset("ckplus48").subset("test")
+    path = ROOT / "assets" / "models" / "emotion.keras"
+    info = read_info_file(path)
+    probabilities = adjust_probabilities(predict_dataset(load_model_runner(path), test), info.get("output_adjustment"))
+    labels = model_labels_by_relabel(test, info["label_names"])
+    scores = mistakenness(probabilities, labels)
+    click_face(at, 0)
+    facts = details(at)
+    assert facts["id"] == test.ids[np.argmax(scores)] and facts["mistakenness"] == f"{100 * scores.max():.1f}%"
+    rows = {row[0]: row for row in markdown_rows(at, "| class | faces | model agrees |")}
+    assert rows["contempt"] == ["contempt", "0", "n/a", "n/a", "n/a"]  # no contempt face in this fold's test split
+    happy = test.labels == test.label_names.index("happy")
+    agrees = (probabilities[happy].argmax(axis=1) == info["label_names"].index("happy")).mean()
+    assert rows["happy"][2] == f"{100 * agrees:.1f}%" and agrees > 0.9
+
+    open_tab(at, "Embedding")
+    at.toggle(key="embed_on").set_value(True)
+    ok(at)
+    outputs = load_keras_model(path).predict_on_batch(test.images[sample_indices(len(test), 250)][..., None]
+                                                      .astype("float32"))
+    wrong = int(((labels >= 0) & (np.asarray(outputs).argmax(axis=1) != labels)).sum())
+    assert f"disagrees with the label ({wrong}; compared by name)" in at.checkbox(key="embed_disagree").label
+    assert wrong < len(test) / 2  # by position, CK+'s happy (4) is FER2013's sad: most faces "disagreed"
+
+
+def test_browser_audit_tab(env):
+    from fer_core.data.audit import audit_dataset
+
+    at = open_page(BROWSER)
+    at.selectbox(key="dataset_choice").set_value("fer2013-sample")
+    ok(at)
+    open_tab(at, "Audit")
+    report = audit_dataset(load_dataset("fer2013-sample"))
+    rows = dict(markdown_rows(at, "| figure | value |"))
+    copies = report["test_rows_with_training_copy"]["PublicTest"]
+    assert rows["samples"] == "1,000"
+    assert rows["PublicTest images that are exact copies of training images"] == f"{copies} of 100 ({copies:.1f}%)"
+    assert rows["duplicate groups whose labels disagree"] == str(report["conflicting_label_groups"])
+    assert "every split of the dataset (the Split choice does not apply)" in texts(at)
+    sheets = [caption for image in at.get("image") for caption in image.captions]
+    expected = [report["conflicting_label_groups"], sum(report["test_rows_with_training_copy"].values()),
+                sum(report["near_duplicate_pairs"].values())]
+    assert [caption.split(",")[0] for caption in sheets] == [f"{min(n, 12)} of {n:,}" for n in expected if n]
+    assert report["blank_images"] == 0 and "**Blank images** (0)" in texts(at) and "None." in texts(at)
+
+
+def test_browser_label_noise_against_fer_plus_votes(env):
+    from fer_core.data.audit import label_noise
+
+    at = open_page(BROWSER)
+    at.selectbox(key="dataset_choice").set_value("fer2013")
+    at.selectbox(key="split").set_value("PrivateTest")
+    ok(at)
+    open_tab(at, "Label noise (FER+)")
+    fer2013, ferplus = load_dataset("fer2013"), load_dataset("ferplus")
+    private = fer2013.splits == "PrivateTest"
+    noise = label_noise(fer2013.select(private), ferplus.soft_labels[private], ferplus.label_names)
+    differs, voted = noise["label_differs_from_majority"], noise["rows_with_votes"]
+    assert f"does not share {differs:,} of {voted:,} ({100 * differs / voted:.1f}%)" in texts(at)
+    box = at.selectbox(key="noise_pair")
+    sad_neutral = noise["pairs"]["sad -> neutral"]
+    assert box.options[:2] == [f"every pair that disagrees ({differs:,})",
+                               f"labelled sad, annotators say neutral ({sad_neutral:,})"]  # the largest pair
+    box.set_value("sad -> neutral")
+    ok(at)
+    table = next(f for f in at.dataframe if f.key == "noise_table").value
+    assert len(table) == min(500, sad_neutral) and set(table["label"]) == {"sad"}
+    assert set(table["annotators"]) == {"neutral"} and "model" not in table.columns
+    assert grid_faces(at, "noise_grid") == min(40, sad_neutral)
+    click_face(at, 0, "noise_grid")
+    facts = details(at)
+    assert facts["id"] == table["id"][0] and facts["label"] == "sad"
+    assert facts["FER+ annotators' majority"].startswith("neutral (")
+    assert "votes_noise" in plotly_keys(at)
+    choose_model(at, "run: runs/mx-sample —")
+    ok(at)
+    table = next(f for f in at.dataframe if f.key == "noise_table").value
+    assert {"model", "model p(label)"} <= set(table.columns)
+    assert "out-of-sample only on the test splits (PublicTest, PrivateTest); on this split they are" in texts(at)
 
 
 def test_browser_ferplus_votes_and_keypoints(env):
     at = open_page(BROWSER)
     at.selectbox(key="dataset_choice").set_value("ferplus")
     ok(at)
-    assert any(key.startswith("votes_") or "votes_" in key for key in plotly_keys(at))
+    click_face(at, 0)
+    assert "votes_grid" in plotly_keys(at)
+    votes = chart_spec(at, "votes_grid")["data"][0]
+    assert max(votes["x"]) <= 100 and votes["text"][0].endswith("%")  # percent, as every score on the page
     at.selectbox(key="dataset_choice").set_value("keypoints")
     ok(at)
+    assert not [box for box in at.selectbox if box.key == "model_choice"]  # no model suits keypoint data
+    click_face(at, 0)
     assert any("keypoints (green)" in c for image in at.get("image") for c in image.captions)
+    open_tab(at, "Label distribution")
     assert "with 15 keypoints" in texts(at)
+    open_tab(at, "Embedding")
+    assert "no model here suits keypoint data" in texts(at)
 
 
 def test_browser_folder_must_be_under_data_dir(env, data_root):
@@ -185,7 +358,7 @@ def test_browser_folder_must_be_under_data_dir(env, data_root):
     at.text_input(key="dataset_folder").set_value("ckplus48/CK+48")
     ok(at)
     assert not at.error and "CK+48" in texts(at)
-    assert len(at.selectbox(key="picked_cell").options) == 60
+    assert grid_faces(at) == 60
 
 
 def test_browser_shows_dataset_errors_not_tracebacks(empty_env, tmp_path):
@@ -220,19 +393,26 @@ def test_browser_embedding_view_and_projector_download(env):
     at.selectbox(key="dataset_choice").set_value("fer2013-sample")
     at.selectbox(key="split").set_value("PrivateTest")
     ok(at)
+    open_tab(at, "Embedding")
+    assert "Choose a model in the sidebar" in texts(at)
+    choose_model(at, "run: runs/mx-sample —")
+    ok(at)
     at.toggle(key="embed_on").set_value(True)
     ok(at)
     assert at.select_slider(key="embed_limit").value == 250
-    assert "embedding" in plotly_keys(at)
-    figure = chart_spec(at, "embedding")
+    (key,) = [key for key in plotly_keys(at) if key.startswith("embedding_")]
+    figure = chart_spec(at, key)
     points = sum(len(trace["customdata"]) for trace in figure["data"])
     assert points == len(load_dataset("fer2013-sample").subset("PrivateTest")) == 100
     assert figure["data"][0]["customdata"][0][0].startswith("data:image/png;base64,")
-    assert at.get("download_button")
+    (download,) = at.get("download_button")
+    assert "100 points, 48 px thumbnails" in download.proto.label
     at.checkbox(key="embed_disagree").set_value(True)
     ok(at)
-    wrong = sum(len(trace["customdata"]) for trace in chart_spec(at, "embedding")["data"])
-    assert 0 < wrong < 100 and f"disagrees with the label ({wrong})" in at.checkbox(key="embed_disagree").label
+    (filtered,) = [key for key in plotly_keys(at) if key.startswith("embedding_")]
+    wrong = sum(len(trace["customdata"]) for trace in chart_spec(at, filtered)["data"])
+    assert filtered != key  # a new chart: a selection made on the other one cannot point into this one
+    assert 0 < wrong < 100 and f"disagrees with the label ({wrong};" in at.checkbox(key="embed_disagree").label
 
 
 # --- training runs ------------------------------------------------------------------------------
