@@ -229,7 +229,9 @@ def build_parser():
     p.add_argument("--input-size", type=int, help="input side in pixels (default: the model's)")
     p.add_argument("--limit", type=int, help="at most this many samples per split (quick runs)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--strategy", choices=["default", "mirrored"], help="tf.distribute strategy (default: default)")
+    p.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"],
+                   help="tf.distribute strategy (default: default); multi-worker: MultiWorkerMirroredStrategy "
+                   "over the cluster in TF_CONFIG, one process per worker (see the README)")
     p.add_argument("--init-from", help="start from the weights of this .keras model of the same architecture "
                    "(a warm restart; a classifier with other classes gives all but its output layer; "
                    "default: random initialisation)")

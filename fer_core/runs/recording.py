@@ -34,7 +34,7 @@ def train_run(config, run_dir, resume=False, verbose=None, finish_now=False):
             metrics.json and predictions.csv (a later resume trains on and rewrites them).
 
     Returns:
-        the test-split metrics (dict).
+        the test-split metrics (dict); {} on a multi-worker run's non-chief worker.
 
     Raises:
         RunError: see ``training.loop.train``; the run folder's lock is held from the start of
@@ -42,6 +42,8 @@ def train_run(config, run_dir, resume=False, verbose=None, finish_now=False):
     """
     with contextlib.ExitStack() as lock:
         test_set = train(config, run_dir, resume=resume, verbose=verbose, finish_now=finish_now, hold_lock=lock)
+        if test_set is None:  # a multi-worker run's non-chief worker: the chief writes the record
+            return {}
         return finish_run(run_dir, test_set)
 
 

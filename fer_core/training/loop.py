@@ -85,7 +85,7 @@ class TrainConfig:
     folds: int = 10
     limit: int = 0                     # use at most this many samples per split (0 = all)
     seed: int = 0
-    strategy: str = "default"          # default | mirrored
+    strategy: str = "default"          # default | mirrored | multi-worker (TF_CONFIG)
     init_from: str = ""                # start from this .keras model's weights (a warm restart)
     teachers: list = field(default_factory=list)  # distil from these .keras classifiers (averaged)
     distill: float = 0.5               # weight of the teachers' outputs in the training targets
@@ -214,6 +214,12 @@ def make_tf_dataset(dataset, config, side, training, teacher=None):
     images = fit_images(dataset.images, side)
     targets = _targets(dataset, config, side, teacher)
     data = tf.data.Dataset.from_tensor_slices((images, targets))
+    # Several workers (--strategy multi-worker) each take a share of every training batch; each scores
+    # the whole validation split, so that the model is selected on all of it.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (tf.data.experimental.AutoShardPolicy.DATA if training
+                                                         else tf.data.experimental.AutoShardPolicy.OFF)
+    data = data.with_options(options)
     if training:
         data = data.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
     data = data.batch(config.batch_size)
@@ -227,6 +233,9 @@ def make_tf_dataset(dataset, config, side, training, teacher=None):
     return data.prefetch(tf.data.AUTOTUNE)
 
 
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
 def _strategy(name):
     import tensorflow as tf
 
@@ -234,7 +243,59 @@ def _strategy(name):
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    raise RunError(f"unknown strategy {name!r}; choose default or mirrored")
+    if name == "multi-worker":  # the cluster and this process's place in it come from TF_CONFIG
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise RunError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def _build_for_multi_worker(model, strategy, train_data):
+    """Works around Keras 3's two failures under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+
+    1. ``fit`` builds the metrics, loss and optimizer from the first batch averaged across workers
+       (``_maybe_symbolic_build``), which fails on a distributed batch: they are built here from one
+       plain batch, and that step is skipped.
+    2. Each step's logs are averaged across workers along an axis that scalars do not have: they
+       are each worker's own instead (gradients are still all-reduced by the optimizer; training
+       metrics are the worker's share of the batches, and every worker scores the whole
+       validation split, so the model is selected on all of it).
+    """
+    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
+
+    x, y = next(iter(train_data))
+    with strategy.scope():
+        model._symbolic_build(data_batch=(x, y, None))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    keras_tf_trainer._collective_all_reduce_multi_worker = lambda strategy: False
+
+
+def multi_worker_role(environ=None):
+    """This process's place in a multi-worker run, from ``TF_CONFIG`` (TensorFlow's cluster description).
+
+    Arguments:
+        environ: the environment to read (default ``os.environ``).
+
+    Returns:
+        (task type, task index, chief): the chief is the "chief" task, or worker 0 when the cluster
+        has no chief; it alone writes the run record.
+
+    Raises:
+        RunError: TF_CONFIG is missing, not JSON, or does not name this task in its cluster.
+    """
+    import json
+    import os
+
+    text = (os.environ if environ is None else environ).get("TF_CONFIG")
+    if not text:
+        raise RunError("--strategy multi-worker needs TF_CONFIG (the cluster and this worker's task; see the README)")
+    try:
+        spec = json.loads(text)
+        cluster, task = spec["cluster"], spec["task"]
+        task_type, index = str(task["type"]), int(task["index"])
+        cluster[task_type][index]
+    except (ValueError, KeyError, IndexError, TypeError) as error:
+        raise RunError(f"TF_CONFIG does not describe a cluster and this task in it ({type(error).__name__})") from None
+    chief = task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
+    return task_type, index, chief
 
 
 def _compile(model, config, task, steps_per_epoch):
@@ -580,8 +641,33 @@ def train(config, run_dir, resume=False, verbose=None, finish_now=False, hold_lo
     """
     run_dir = Path(run_dir)
     config = requested_config(config, run_dir, resume, finish_now)
+    if config.strategy == "multi-worker" and not multi_worker_role()[2]:
+        return _train_as_worker(config, run_dir, resume, verbose, finish_now)
     with contextlib.ExitStack() as own_lock:
         return _train(config, run_dir, resume, verbose, finish_now, own_lock if hold_lock is None else hold_lock)
+
+
+def _train_as_worker(config, run_dir, resume, verbose, finish_now):
+    """A multi-worker run's non-chief task: it trains in step with the chief in a scratch folder of its
+    own (collective ops need every worker to run every step, and to save when the chief saves), and
+    the chief alone writes the run record. To resume, it starts from the chief's last committed
+    checkpoint, read from the run folder (which the workers must share).
+
+    Returns:
+        None: a worker has no test split to evaluate.
+    """
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="fer-worker-") as scratch, contextlib.ExitStack() as lock:
+        scratch = Path(scratch)
+        state = read_json(run_dir / "state.json") if resume else None
+        if state and state.get("checkpoint"):
+            for name in ("config.json", "state.json", state["checkpoint"]):
+                (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(run_dir / name, scratch / name)
+        _train(config, scratch, bool(state), 0 if verbose is None else verbose, finish_now, lock)
+    return None
 
 
 def requested_config(config, run_dir, resume=False, finish_now=False):
@@ -682,6 +768,8 @@ def _train(config, run_dir, resume, verbose, finish_now, hold_lock):
         callbacks.append(_early_stopping(run_dir, state, monitor=monitor, mode=mode, patience=config.patience))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
+    if config.strategy == "multi-worker":
+        _build_for_multi_worker(model, strategy, train_data)
     if state["epoch"] < config.epochs and not state.get("stopped_early") and not finish_now:
         model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
                   callbacks=callbacks, verbose=verbose, shuffle=False,  # tf.data shuffles (make_tf_dataset)
