@@ -1,4 +1,4 @@
-"""Drives FER Studio in a real headless Chromium (Playwright): the live webcam and photo pages.
+"""Drives FER Studio in a real headless Chromium (Playwright): the live webcam, photo and video pages.
 
 Run by ``tests/pages/test_browser.py`` inside a network namespace that has only loopback
 (``unshare -n``), so nothing outside the machine is reached. It starts the app's
@@ -8,9 +8,12 @@ are made by the test from the server's record file.
 
     python tests/browser_driver.py live  --y4m cam.y4m --shot live.png --records records.jsonl
     python tests/browser_driver.py photo --photo me.png --shot photo.png
+    python tests/browser_driver.py video --video clip.mp4 --shot video.png
+    python tests/browser_driver.py videofile --video clip.mp4 --video other.mp4   # no server: plays files
 """
 
 import argparse
+import base64
 import json
 import os
 import socket
@@ -110,21 +113,70 @@ def drive_photo(page, url, args):
     return seen
 
 
+# Plays a <video> muted and reports whether it played: its readyState, whether currentTime moved, and
+# its error code. Waits at most 10 s for data (a video Chromium cannot decode reports an error instead).
+PLAY_VIDEO = """async (video) => {
+    video.muted = true;
+    const settle = (events, ms) => new Promise(resolve => {
+        const timer = setTimeout(resolve, ms);
+        for (const name of events) video.addEventListener(name, () => { clearTimeout(timer); resolve(); }, {once: true});
+    });
+    if (video.readyState < 2 && !video.error) await settle(["loadeddata", "error"], 10000);
+    let played = null;
+    try { await video.play(); played = "resolved"; } catch (error) { played = String(error); }
+    const start = video.currentTime;
+    await settle([], 1200);
+    return {readyState: video.readyState, start: start, currentTime: video.currentTime, played: played,
+            error: video.error ? video.error.code : null, width: video.videoWidth, height: video.videoHeight,
+            duration: video.duration};
+}"""
+
+
+def drive_video(page, url, args):
+    page.goto(f"{url}/Video")
+    page.get_by_text("Upload a video to see").wait_for(timeout=30000)
+    uploader = page.locator('[data-testid="stFileUploader"]').first.inner_text()  # its limit, before a file
+    page.locator('input[type="file"]').first.set_input_files(args.video[0])
+    video = page.locator("video").first
+    video.wait_for(timeout=60000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30000)
+    playing = video.evaluate(PLAY_VIDEO)
+    video.evaluate("video => video.pause()")
+    page.wait_for_timeout(500)
+    page.screenshot(path=args.shot, full_page=True)
+    return {"uploader": uploader, "video": playing, "charts": page.locator(".js-plotly-plot").count(),
+            "metrics": page.locator('[data-testid="stMetricValue"]').all_inner_texts(),
+            "downloads": page.locator('[data-testid="stDownloadButton"]').all_inner_texts(),
+            "errors": page.locator('[data-testid="stAlertContentError"]').all_inner_texts(),
+            "navigation": page.locator('[data-testid="stSidebarNav"]').inner_text()}
+
+
+def drive_video_files(page, args):
+    """Plays each file in a page of its own, from a data URL: what a browser does with a downloaded file."""
+    seen = {}
+    for path in args.video:
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        page.set_content(f'<video src="data:video/mp4;base64,{data}"></video>')
+        seen[Path(path).name] = page.locator("video").evaluate(PLAY_VIDEO)
+    return seen
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("page", choices=["live", "photo"])
+    parser.add_argument("page", choices=["live", "photo", "video", "videofile"])
     parser.add_argument("--y4m", help="fake camera video (live)")
     parser.add_argument("--photo", help="photo to upload (photo)")
+    parser.add_argument("--video", action="append", help="video to upload (video) or to play (videofile)")
     parser.add_argument("--records", help="the server's record file (live)")
     parser.add_argument("--frames", type=int, default=10, help="annotated frames to wait for (live)")
-    parser.add_argument("--shot", required=True, help="screenshot path")
+    parser.add_argument("--shot", help="screenshot path")
     parser.add_argument("--server-log", default=os.devnull)
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    server = start_server(port, args.server_log)
+    server = start_server(port, args.server_log) if args.page != "videofile" else None
     browser_args = list(QUIET_ARGS)
     if args.page == "live":
         browser_args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -136,14 +188,18 @@ def main():
                 viewport={"width": 1400, "height": 1700})
             page = context.new_page()
             url = f"http://127.0.0.1:{port}"
-            seen = drive_live(page, url, args) if args.page == "live" else drive_photo(page, url, args)
+            if args.page == "videofile":
+                seen = drive_video_files(page, args)
+            else:
+                seen = {"live": drive_live, "photo": drive_photo, "video": drive_video}[args.page](page, url, args)
             context.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
     print(json.dumps(seen))
 
 

@@ -135,9 +135,16 @@ def model_options(kind, catalog, environ=None):
     return sorted(choices, key=lambda choice: not choice.default)
 
 
+def picker_label(choice):
+    """A choice as a (narrow) picker shows it: "emotion (default) — fer2013, LiteRT int8"; the file that runs
+    is said under the picker."""
+    how = choice.runtime.partition("(")[2].rstrip(")") or choice.runtime
+    return f"{choice.name}{' (default)' if choice.default else ''} — {choice.dataset or 'dataset unknown'}, {how}"
+
+
 def picker_labels(choices):
     """{label: choice} for a picker, in order; a label two choices share gets the model's path added."""
-    labels = [choice.label for choice in choices]
+    labels = [picker_label(choice) for choice in choices]
     return {(label if labels.count(label) == 1 else f"{label} ({choice.path})"): choice
             for label, choice in zip(labels, choices)}
 

@@ -168,8 +168,9 @@ def face_timeline_figure(timeline):
                     "line": {"width": 3, "color": colors.get(label, UNLABELLED_COLOR)}},
             customdata=part["probability"], hovertemplate="%{y} at %{x:.2f} s: " + label + " %{customdata:.0%}"))
     faces = sorted(timeline["face"].dropna().unique())
-    figure.update_layout(height=120 + 40 * len(faces), margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    figure.update_layout(height=130 + 36 * len(faces), margin={"l": 10, "r": 10, "t": 40, "b": 10},
                          title={"text": "Emotion of each face over time", "font": {"size": 14}},
-                         xaxis_title="seconds", legend={"orientation": "h", "y": -0.35},
+                         xaxis_title="seconds",
+                         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
                          yaxis={"categoryorder": "array", "categoryarray": [f"Face {f}" for f in faces][::-1]})
     return figure

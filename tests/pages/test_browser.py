@@ -1,4 +1,5 @@
-"""Real-browser tests: a fake camera streams a face into the live page; a photo is uploaded.
+"""Real-browser tests: a fake camera streams a face into the live page; a photo and a video are uploaded;
+the annotated videos FER Studio writes play in Chromium.
 
 Headless Debian Chromium through Playwright, inside a network namespace with only
 loopback (``unshare -n``, so root), following ``shared/notes/webrtc-e2e.md``.
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 
 from fer_core.app.photo import encode_png
+from tests.app.test_video_analysis import moving_face_clip
 from tests.inference_models import astronaut_bgr, tiny_models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +113,39 @@ def test_photo_page_uploads_a_photo_in_the_browser(server_env, tmp_path):
     assert all(section in seen["navigation"] for section in ("Home", "Use a model", "Data", "Training"))
     assert seen["charts"] >= 1 and seen["errors"] == [] and shot.is_file()
     assert seen["saliency_caption"].startswith("occlusion: where face 1 looks")
+
+
+def played(video):
+    """Whether a <video> played: data for the current frame (readyState 2+), its clock moving, no error."""
+    return video["error"] is None and video["readyState"] >= 2 and video["currentTime"] > video["start"]
+
+
+def test_video_page_shows_an_annotated_video_that_plays(server_env, tmp_path):
+    clip = moving_face_clip(tmp_path / "clip.mp4", frames=30)  # 2.5 s at 12 fps
+    shot = SCREENSHOTS / "video.png"
+    seen = run_driver(["video", "--video", str(clip), "--shot", str(shot)], server_env, tmp_path)
+    video = seen["video"]
+    assert played(video) and video["played"] == "resolved", video
+    assert (video["width"], video["height"]) == (480, 360) and video["duration"] == pytest.approx(2.5, abs=0.1)
+    assert "200MB per file" in seen["uploader"]
+    assert seen["metrics"][:2] == ["30", "1"] and seen["charts"] == 1 and seen["errors"] == []
+    assert seen["downloads"] == ["Annotated video (MP4)", "Results per face and frame (CSV)"]
+    assert "Video" in seen["navigation"] and shot.is_file()
+
+
+def test_browser_video_writer_files_play_in_chromium_and_opencv_mp4v_files_do_not(server_env, tmp_path):
+    """What `predict VIDEO --out` and the Video page write (BrowserVideoWriter's H.264) plays as a file; the
+    control, OpenCV's mp4v (MPEG-4 part 2) from the same frames, does not: the check can tell them apart."""
+    h264 = moving_face_clip(tmp_path / "h264.mp4")
+    capture = cv2.VideoCapture(str(h264))
+    writer = cv2.VideoWriter(str(tmp_path / "mp4v.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 12, (480, 360))
+    ok, frame = capture.read()
+    while ok:
+        writer.write(frame)
+        ok, frame = capture.read()
+    writer.release()
+    capture.release()
+    seen = run_driver(["videofile", "--video", str(h264), "--video", str(tmp_path / "mp4v.mp4")], server_env, tmp_path)
+    assert played(seen["h264.mp4"]) and seen["h264.mp4"]["played"] == "resolved", seen
+    assert (seen["h264.mp4"]["width"], seen["h264.mp4"]["height"]) == (480, 360)
+    assert not played(seen["mp4v.mp4"]), seen

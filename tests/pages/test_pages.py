@@ -173,9 +173,9 @@ def test_photo_page_says_which_models_detector_and_settings_made_the_result(with
     at = run_page(PHOTO_PAGE)
     emotion, keypoints = selectbox(at, "Emotion model"), selectbox(at, "Keypoint model")
     # $FER_EMOTION_MODEL (the tiny model) is the default, first
-    assert emotion.value == emotion.options[0] == "emotion (default) — fer2013, runs emotion.tflite (LiteRT float32)"
-    assert "emotion — fer2013, runs emotion_int8.tflite (LiteRT int8)" in emotion.options  # the shipped one
-    assert any(o.startswith("run: assets/runs/") and o.endswith("runs model.keras (Keras, loads TensorFlow)")
+    assert emotion.value == emotion.options[0] == "emotion (default) — fer2013, LiteRT float32"
+    assert "emotion — fer2013, LiteRT int8" in emotion.options  # the shipped one
+    assert any(o.startswith("run: assets/runs/") and o.endswith(" — keypoints, Keras, loads TensorFlow")
                for o in keypoints.options)
     assert [c.value for c in at.sidebar.caption] == ["Runs `emotion.tflite (LiteRT float32)`",
                                                      "Runs `keypoints.tflite (LiteRT float32)`"]
@@ -186,7 +186,7 @@ def test_photo_page_says_which_models_detector_and_settings_made_the_result(with
     assert line in [c.value for c in at.main.caption]
     assert any(c.value.startswith("Percentages are the model's own outputs") for c in at.main.caption)
     tiny_chart = at.get("plotly_chart")[0].proto.spec
-    emotion.select_index(next(i for i, o in enumerate(emotion.options) if "emotion_int8.tflite" in o)).run()
+    emotion.set_value("emotion — fer2013, LiteRT int8").run()
     assert not at.exception
     assert any(c.value.startswith("Emotion: emotion_int8.tflite (LiteRT int8) · ") for c in at.main.caption)
     assert at.get("plotly_chart")[0].proto.spec != tiny_chart  # another model ran
