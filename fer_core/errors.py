@@ -136,3 +136,26 @@ def filtered_native_stderr(drop):
                                 if not drop.match(line.rstrip(b"\r\n")))
                 while kept:
                     kept = kept[os.write(2, kept):]
+
+
+def writable_file_problem(path):
+    """Why a file cannot be written at ``path``, in a few words; None when a file can be made there.
+
+    Tries a temporary file in the same folder (``os.access`` says yes to root even where nothing
+    can be created, as under /proc).
+    """
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        return "a folder is there, not a file"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{file_problem(folder, missing='no such folder') or 'not a folder'}: {folder}"
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".check"):
+            pass
+    except OSError as error:
+        return f"cannot write in {folder} ({(error.strerror or str(error)).lower()})"
+    return None

@@ -55,8 +55,12 @@ def quiet_converter():
 
 def run(args):
     """Runs the export; returns the exit status."""
+    from fer_core.errors import FerStudioError, writable_file_problem
     from fer_core.training.export import export_model
 
+    problem = writable_file_problem(args.out)
+    if problem:
+        raise FerStudioError(f"--out {args.out}: {problem}")
     with quiet_converter():
         report = export_model(args.model, args.out, int8=args.int8, dataset=args.dataset,
                               calibration_count=args.calibration_count, evaluate=not args.no_eval,

@@ -17,7 +17,7 @@ from fer_core.config import data_dir
 from fer_core.data.fer2013 import load_fer2013, load_ferplus
 from fer_core.data.folders import load_folder
 from fer_core.data.keypoints import load_kaggle_keypoints, load_keypoints68
-from fer_core.errors import DatasetError
+from fer_core.errors import DatasetError, file_problem
 
 DATASET_NAMES = ("fer2013", "fer2013-sample", "ferplus", "ckplus48", "keypoints", "facial_keypoints")
 PREFIXES = ("folder:", "fer2013-csv:", "kaggle-keypoints:")
@@ -92,6 +92,9 @@ def load_dataset(name, fold=0, folds=10, image_size=48):
         if name.startswith(prefix):
             path = _resolve_user_path(name[len(prefix):])
             if loader is None:
+                if not path.is_dir():  # before resolving it: a symlink loop cannot be resolved
+                    problem = file_problem(path, missing="folder not found")
+                    raise DatasetError("a file, not a folder" if problem is None else problem, path)
                 return load_folder(path, name=name, image_size=image_size, fold=fold, folds=folds,
                                    within=data_bound(path))
             return loader(path, name=name)

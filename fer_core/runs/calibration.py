@@ -157,6 +157,7 @@ def calibrate_model(model_path, data, runner=None, fold=None, folds=None):
          "test_split", "n"}.
     """
     from fer_core.data import load_dataset
+    from fer_core.errors import DatasetError
     from fer_core.inference.batch import predict_dataset
     from fer_core.inference.runtime import load_model_runner
     from fer_core.runs.evaluation import model_info, relabel
@@ -170,6 +171,9 @@ def calibrate_model(model_path, data, runner=None, fold=None, folds=None):
     train, val, test = (dataset.subset(role).labelled() for role in ("train", "val", "test"))
     prior = (train.soft_labels.mean(axis=0) if train.soft_labels is not None
              else np.bincount(train.labels, minlength=len(train.label_names)) / max(len(train), 1))
+    for role, split in (("validation", val), ("test", test)):
+        if len(split) == 0:
+            raise DatasetError(f"{data}: its {role} split has no labelled images to calibrate on")
     if names and tuple(names) != tuple(train.label_names):
         raise ValueError(f"{model_path}: its classes are not those of {data}; calibrate it on its own dataset")
     val, test = relabel(val, names or train.label_names), relabel(test, names or train.label_names)

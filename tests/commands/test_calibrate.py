@@ -18,3 +18,12 @@ def test_calibrate_reports_the_adjustment_and_ece_before_and_after(tmp_path_fact
     assert report["nll_after"] <= report["nll_before"] + 1e-6  # fitted on val: rarely worse on test, never much
     assert main(["calibrate", "--model", str(model), "--data", "fer2013-sample"]) == 0
     assert "ECE" in capsys.readouterr().out
+
+
+def test_a_dataset_without_a_test_split_is_named(tmp_path_factory, tmp_path, data_root, capsys):
+    model = tiny_models(tmp_path_factory)["emotion_keras"]
+    sample = (data_root / "fer2013" / "fer2013_sample1000.csv").read_text().splitlines()
+    (tmp_path / "notest.csv").write_text("\n".join([sample[0]] + [row for row in sample[1:]
+                                                                   if not row.endswith("PrivateTest")]) + "\n")
+    assert main(["calibrate", "--model", str(model), "--data", f"fer2013-csv:{tmp_path / 'notest.csv'}"]) == 2
+    assert "its test split has no labelled images" in capsys.readouterr().err

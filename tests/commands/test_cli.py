@@ -295,3 +295,11 @@ def test_sigterm_ends_a_training_command_as_ctrl_c_does():
             for _ in range(100):  # the handler runs between bytecodes
                 sum(range(1000))
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, "restored afterwards"
+
+
+def test_export_out_that_cannot_be_written_is_a_usage_error(tmp_path, capsys):
+    model = "assets/runs/mini_xception-fer2013/model.keras"
+    assert main(["export", "--model", model, "--out", "/proc/x.tflite"]) == 2
+    assert main(["export", "--model", model, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--out /proc/x.tflite: cannot write in /proc" in err and "a folder is there, not a file" in err

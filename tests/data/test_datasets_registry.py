@@ -32,3 +32,17 @@ def test_subset_by_role_and_bad_split(data_root):
     assert len(sample.subset("train")) == 800 and len(sample.subset("PublicTest")) == 100
     with pytest.raises(ValueError, match="has no split 'Validation'"):
         sample.subset("Validation")
+
+
+def test_a_folder_dataset_that_is_a_symlink_loop_or_a_device_is_named(tmp_path):
+    import pytest
+
+    from fer_core.data import load_dataset
+    from fer_core.errors import DatasetError
+
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(DatasetError, match="a symlink loop"):
+        load_dataset(f"folder:{tmp_path / 'a'}")
+    with pytest.raises(DatasetError, match="character device"):
+        load_dataset("folder:/dev/null")
