@@ -170,7 +170,7 @@ def face_timeline_figure(timeline):
     faces = sorted(timeline["face"].dropna().unique())
     figure.update_layout(height=130 + 36 * len(faces), margin={"l": 10, "r": 10, "t": 40, "b": 10},
                          title={"text": "Emotion of each face over time", "font": {"size": 14}},
-                         xaxis_title="seconds",
+                         xaxis_title="seconds", showlegend=True,  # even for one emotion: its colour's name
                          legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
                          yaxis={"categoryorder": "array", "categoryarray": [f"Face {f}" for f in faces][::-1]})
     return figure

@@ -201,6 +201,7 @@ def test_each_face_has_its_own_timeline_by_the_number_drawn_on_the_video(models,
     assert face_timeline(records, seconds=1.5)["time_s"].tolist() == [1.0, 2.0, 2.0]  # the last 1.5 s
     figure = face_timeline_figure(timeline)
     assert set(figure.layout.yaxis.categoryarray) == {"Face 1", "Face 2"}
+    assert face_timeline_figure(timeline[timeline["label"] == timeline["label"][0]]).layout.showlegend  # one emotion
     assert face_timeline([]).empty
 
 
