@@ -310,7 +310,7 @@ def test_browser_label_noise_against_fer_plus_votes(env):
                                f"labelled sad, annotators say neutral ({sad_neutral:,})"]  # the largest pair
     box.set_value("sad -> neutral")
     ok(at)
-    table = next(f for f in at.dataframe if f.key == "noise_table").value
+    table = table_with(at, "votes for the label")
     assert len(table) == min(500, sad_neutral) and set(table["label"]) == {"sad"}
     assert set(table["annotators"]) == {"neutral"} and "model" not in table.columns
     assert grid_faces(at, "noise_grid") == min(40, sad_neutral)
@@ -321,7 +321,7 @@ def test_browser_label_noise_against_fer_plus_votes(env):
     assert "votes_noise" in plotly_keys(at)
     choose_model(at, "run: runs/mx-sample —")
     ok(at)
-    table = next(f for f in at.dataframe if f.key == "noise_table").value
+    table = table_with(at, "votes for the label")
     assert {"model", "model p(label)"} <= set(table.columns)
     assert "out-of-sample only on the test splits (PublicTest, PrivateTest); on this split they are" in texts(at)
 
