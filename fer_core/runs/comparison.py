@@ -10,6 +10,12 @@ import pandas as pd
 
 from fer_core.config import canonical_emotion
 
+KERAS_RUNTIME = "Keras predict_on_batch"
+# Colours of runs in the Compare page's charts: 20 that differ at a glance (category10, then its darker kin).
+RUN_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+               "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+               "#756bb1", "#636363")
+
 
 def finished_at(record):
     """When a run record last changed (its metrics.json, else history.csv or state.json), as a timestamp."""
@@ -48,35 +54,61 @@ def short_names(labels):
     return {label: "/".join(parts[label][-2:]) if names[label] in clashes else names[label] for label in labels}
 
 
-def latency_note(record):
-    """What a run's ms per face is: "Keras predict_on_batch on CPU" when the record names the CPU."""
-    cpus = [entry.get("cpu") for entry in record.model_info.get("latency_by_cpu") or [] if entry.get("cpu")]
-    return f"Keras predict_on_batch on {cpus[-1]}" if cpus else "Keras predict_on_batch, CPU not recorded"
+def latency(record):
+    """A run's ms per face and how it was measured: (ms, "Keras predict_on_batch on CPU"), or (None, None).
+
+    The CPU's entry in model_info.json's ``latency_by_cpu`` (``fer_core card`` / ``ship`` measure it and
+    name the CPU, the last entry being the latest) is used where there is one, its Keras time first (every
+    run has one, so they compare); else the time the run measured at its end (metrics.json: Keras
+    ``predict_on_batch`` of one face, on a CPU it did not record).
+    """
+    entries = [e for e in record.model_info.get("latency_by_cpu") or []
+               if e.get("cpu") and isinstance(e.get("ms_per_face"), dict) and e["ms_per_face"]]
+    if entries:
+        cpu, times = entries[-1]["cpu"], entries[-1]["ms_per_face"]
+        runtime = KERAS_RUNTIME if KERAS_RUNTIME in times else next(iter(times))
+        return float(times[runtime]), f"{runtime} on {cpu}"
+    ms = record.ms_per_face
+    if ms is None:
+        return None, None
+    metrics = record.metrics or {}
+    runtime = metrics.get("backend") or KERAS_RUNTIME
+    return ms, f"{runtime} on {metrics['cpu']}" if metrics.get("cpu") else f"{runtime}, CPU not recorded"
 
 
 def comparison_table(records):
     """One row per run with readable column names and units (columns empty for every run are dropped).
 
     Returns:
-        DataFrame: run, model, dataset, status, epochs, accuracy (%), macro-F1, RMSE (px),
-        parameters, ms per face, ms per face measured with.
+        DataFrame: run, model, dataset, status, epochs, accuracy (%), macro-F1 (%), RMSE (px),
+        parameters, ms per face, ms per face measured with (runtime and CPU).
     """
     names = short_names([r.label for r in records])
     rows = []
     for record in records:
         metrics = record.metrics or {}
+        ms, measured = latency(record)
         rows.append({
             "run": names[record.label], "model": record.model_name, "dataset": record.dataset_name,
             "status": record.status, "epochs": record.epochs_done,
-            "accuracy (%)": None if metrics.get("accuracy") is None else round(100 * metrics["accuracy"], 2),
-            "macro-F1": metrics.get("macro_f1"),
+            "accuracy (%)": _percent(metrics.get("accuracy")),
+            "macro-F1 (%)": _percent(metrics.get("macro_f1")),
             "RMSE (px)": metrics.get("rmse"),
             "parameters": record.params,
-            "ms per face": record.ms_per_face,
-            "ms per face measured with": latency_note(record) if record.ms_per_face is not None else None,
+            "ms per face": ms,
+            "ms per face measured with": measured,
         })
     table = pd.DataFrame(rows)
     return table.dropna(axis=1, how="all")
+
+
+def _percent(value):
+    return None if value is None else round(100 * value, 2)
+
+
+def run_colors(names):
+    """{name: #rrggbb}: a distinct colour for each run (in order), the same in every chart of the page."""
+    return {name: RUN_PALETTE[i % len(RUN_PALETTE)] for i, name in enumerate(dict.fromkeys(names))}
 
 
 def per_class_deltas(a, b):

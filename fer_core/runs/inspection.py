@@ -1,5 +1,6 @@
 """Looking for what is wrong, sample by sample: confusion-matrix cells, hardness and mistakenness as
-sort keys, and FER2013's label noise against the ten FER+ annotators' votes.
+sort keys, how well a run's confidence matches its accuracy, the worst faces of a keypoint run, and
+FER2013's label noise against the ten FER+ annotators' votes.
 
 Pure NumPy and pandas on a model's probabilities (a run's ``predictions.csv`` or outputs computed
 by a page) and a dataset's labels; nothing here runs a model.
@@ -7,6 +8,9 @@ by a page) and a dataset's labels; nothing here runs a model.
 
 import numpy as np
 import pandas as pd
+
+from fer_core.config import KEYPOINT_COLUMNS, canonical_emotion
+from fer_core.runs.calibration import ECE_BINS, expected_calibration_error, reliability_bins
 
 # Sort keys of a sample grid, with what each means.
 SORT_KEYS = {
@@ -77,6 +81,60 @@ def confusion_cell(predictions, true_label, predicted_label):
     return cell.sort_values("confidence", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def answer_confidences(predictions):
+    """The confidence of the right and of the wrong answers of a run joined to its labels.
+
+    Returns:
+        {"right": float array, "wrong": float array}.
+    """
+    right = (predictions["label"] == predictions["predicted"]).to_numpy()
+    confidence = predictions["confidence"].to_numpy(np.float64)
+    return {"right": confidence[right], "wrong": confidence[~right]}
+
+
+def prediction_calibration(predictions, bins=ECE_BINS):
+    """Reliability and ECE of a run's own probabilities (predictions.csv's ``p_`` columns, before any
+    output adjustment) on its test split; a run record without weights can still be judged so.
+
+    Arguments:
+        predictions: the run's predictions joined to their labels (``records.with_true_labels``).
+        bins: equal-width confidence bins.
+
+    Returns:
+        {"ece", "reliability" (``calibration.reliability_bins``), "n"}, or None without ``p_`` columns
+        or without a labelled row of the model's classes. Labels are matched to the classes by emotion name.
+    """
+    columns = probability_columns(predictions)
+    if not columns or predictions.empty:
+        return None
+    classes = {canonical_emotion(column[2:]): i for i, column in enumerate(columns)}
+    labels = predictions["label"].map(lambda name: classes.get(canonical_emotion(str(name)), -1)).to_numpy()
+    known = labels >= 0
+    if not known.any():
+        return None
+    probabilities = predictions.loc[known, columns].to_numpy(np.float64)
+    return {"ece": expected_calibration_error(probabilities, labels[known], bins),
+            "reliability": reliability_bins(probabilities, labels[known], bins), "n": int(known.sum())}
+
+
+# ---------------------------------------------------------------- keypoint runs
+
+def worst_keypoint_faces(predictions, count=24):
+    """The faces of a keypoint run's test split with the largest error (``rmse_px``), worst first.
+
+    Returns:
+        DataFrame of at most ``count`` rows of predictions.csv.
+    """
+    ranked = predictions.sort_values("rmse_px", ascending=False, kind="stable", na_position="last")
+    return ranked.head(count).reset_index(drop=True)
+
+
+def predicted_keypoints(predictions):
+    """The ``pred_`` columns of a keypoint run's predictions as float32 (N, 15, 2) pixels of the face crop."""
+    columns = [f"pred_{column}" for column in KEYPOINT_COLUMNS]
+    return predictions[columns].to_numpy(np.float32).reshape(len(predictions), -1, 2)
+
+
 # ---------------------------------------------------------------- label noise (FER2013 against FER+)
 
 def label_noise_table(dataset, votes, vote_names, probabilities=None):
@@ -119,8 +177,6 @@ def noise_pairs(table):
     Returns:
         DataFrame with label, annotators, count.
     """
-    from fer_core.config import canonical_emotion
-
     differs = table["label"].map(canonical_emotion) != table["annotators"].map(canonical_emotion)
     counts = table[differs].groupby(["label", "annotators"]).size().rename("count").reset_index()
     return counts.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)

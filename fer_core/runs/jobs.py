@@ -5,7 +5,9 @@ is not killed with the page; it leads its own process group, which ``stop_job`` 
 writes a normal run record; ``job.json`` beside it records the command, the process id and the
 process's start time, and ``train.log`` its output. Progress is read from the run record
 (state.json / history.csv); a run whose process is gone before it finished is ``stopped``, and
-``resume_job`` starts ``train --resume`` for it.
+``resume_job`` starts ``train --resume`` for it. A process that ended with an error (its exit status,
+recorded in job.json by a thread of the dashboard that started it, or else train.log's last error
+line) makes the run ``failed``, with that error (``job_error``).
 
 At most ``config.max_jobs()`` jobs (``FER_MAX_JOBS``, default 1) run at once: a job is counted and
 started under one lock, so that clicks that come together cannot start more. A job is checked
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from fer_core.config import CLASSIFICATION, KEYPOINTS, MODEL_NAMES, PROJECT_ROOT, max_jobs, run_roots
 from fer_core.errors import RunError, printable
-from fer_core.storage import LockHeldError, exclusive_lock
+from fer_core.storage import LockHeldError, exclusive_lock, write_json_atomic
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 # What a dashboard job may ask for, (least, most): a CPU trains a FER2013 epoch in minutes, so a
@@ -41,8 +43,13 @@ STARTUP_SECONDS = 2.0
 # How long a stopped job has to end after SIGTERM before its process group is killed.
 STOP_SECONDS = 10.0
 JOBS_LOCK = ".jobs.lock"
+# A line of train.log that says why the process failed: the CLI's "error: ..." (its own and argparse's
+# "python -m fer_core train: error: ...") or the last line of a traceback ("ValueError: ...").
+ERROR_LINE = re.compile(r"(?:^|: )error: .+|^[A-Za-z_][\w.]*(?:Error|Exception): .+")
+INTERRUPTED = 130  # train's exit status on SIGTERM or Ctrl-C: stopped, not failed
 
 _starting = threading.Lock()  # the dashboard's sessions are threads of one process
+_job_files = threading.Lock()  # job.json is rewritten by Stop and by the thread that sees its process end
 
 
 def train_command(model, data, run_dir, epochs=30, limit=0, batch_size=None, python=None, extra=()):
@@ -251,11 +258,59 @@ def start_training(argv, run_dir, env=None):
     try:
         code = process.wait(STARTUP_SECONDS)
     except subprocess.TimeoutExpired:
+        threading.Thread(target=_record_exit, args=(process, run_dir), daemon=True,
+                         name=f"job-{process.pid}").start()
         return process.pid
     if code:
         last = (log_tail(run_dir, 1) or f"exit status {code}").strip()
         raise RunError(f"the training process ended at once: {printable(last)}")
     return process.pid
+
+
+def _record_exit(process, run_dir):
+    """Waits for a job's process and records its exit status in job.json (``exit_code``, ``ended``)."""
+    code = process.wait()
+    with _job_files:
+        path = Path(run_dir) / "job.json"
+        job = _read_json(path) or {}
+        if job.get("pid") == process.pid:
+            job.update(exit_code=code, ended=time.time())
+            write_json_atomic(path, job)
+
+
+def error_line(log):
+    """The last line of a log that says why a command failed (``ERROR_LINE``), or None."""
+    for line in reversed(log.splitlines()):
+        found = ERROR_LINE.search(line.strip())
+        if found:
+            return found.group(0).removeprefix(": ")
+    return None
+
+
+def job_error(run_dir, job=None):
+    """Why a dashboard job's process failed, or None: still running, stopped (from the page, or
+    interrupted), ended well, or no job.
+
+    The exit status recorded in job.json decides when the dashboard saw the process end; where it
+    did not (it was restarted meanwhile), an error line in train.log does.
+
+    Arguments:
+        run_dir: the run record folder.
+        job: its job.json as a dict (default: read here).
+
+    Returns:
+        str: train.log's error line, else "exit status N" or "ended by signal N"; or None.
+    """
+    job = _read_json(Path(run_dir) / "job.json") or {} if job is None else job
+    code = job.get("exit_code")
+    if not job or job.get("stopped") or code in (0, INTERRUPTED) or job_alive(job):
+        return None
+    line = error_line(log_tail(run_dir, 40))
+    if line is None and code is None:
+        return None  # ended without a word (killed from outside while the dashboard was not watching)
+    if line is None:
+        line = f"ended by signal {-code}" if code < 0 else f"exit status {code}"
+    return printable(line)
 
 
 def _start_ticks(pid):
@@ -327,8 +382,9 @@ def stop_job(run_dir, timeout=STOP_SECONDS):
         pass
     except PermissionError:
         raise RunError(f"process {pid} of {run_dir} cannot be stopped from here (permission denied)") from None
-    job["stopped"] = time.time()
-    path.write_text(json.dumps(job, indent=2) + "\n", encoding="utf-8")
+    with _job_files:
+        job = {**(_read_json(path) or job), "stopped": time.time()}
+        write_json_atomic(path, job)
     return True
 
 

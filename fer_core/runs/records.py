@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from fer_core.config import MODEL_CARD_FILENAME, PROJECT_ROOT, models_dir, run_roots
-from fer_core.runs.jobs import job_alive
+from fer_core.runs.jobs import job_alive, job_error
 
-RUN_MARKERS = ("config.json", "state.json", "model_info.json", "metrics.json")
+# A folder is a run record when it holds one of these (job.json: a dashboard job that may have failed
+# before it wrote anything else, shown so that its error is seen).
+RUN_MARKERS = ("config.json", "state.json", "model_info.json", "metrics.json", "job.json")
 MS_PER_FACE_KEYS = ("ms_per_face", "latency_ms", "ms_per_image")
 
 
@@ -103,13 +105,18 @@ class RunRecord:
         """A short label: see ``run_label``."""
         return run_label(self.path)
 
+    def _job_option(self, name):
+        """An option of the dashboard job's command (``--model`` ...), for a run that failed before config.json."""
+        argv = list(self.job.get("argv") or [])
+        return argv[argv.index(name) + 1] if name in argv[:-1] else None
+
     @property
     def model_name(self):
-        return self.config.get("model") or self.model_info.get("model") or "?"
+        return self.config.get("model") or self.model_info.get("model") or self._job_option("--model") or "?"
 
     @property
     def dataset_name(self):
-        return self.config.get("data") or self.model_info.get("dataset") or "?"
+        return self.config.get("data") or self.model_info.get("dataset") or self._job_option("--data") or "?"
 
     @property
     def task(self):
@@ -142,13 +149,19 @@ class RunRecord:
 
     @property
     def status(self):
-        """``finished``, ``stopped early``, ``stopped`` (started from the dashboard, its process gone
-        before the run finished: it can be resumed), ``in progress`` or ``starting``."""
+        """``finished``, ``stopped early``, ``failed`` (started from the dashboard, its process ended
+        with an error: see ``error``), ``stopped`` (its process gone before the run finished: it can be
+        resumed), ``in progress`` or ``starting``."""
         if self.finished:
             return "stopped early" if self.state.get("stopped_early") else "finished"
         if self.job and not job_alive(self.job):
-            return "stopped"
+            return "failed" if self.error else "stopped"
         return "in progress" if self.epochs_done else "starting"
+
+    @cached_property
+    def error(self):
+        """Why the dashboard job of an unfinished run failed (``jobs.job_error``), or None."""
+        return None if self.finished or not self.job else job_error(self.path, self.job)
 
     @property
     def model_path(self):
@@ -407,12 +420,27 @@ def curves_table(records):
 
 
 def per_class_table(metrics):
-    """Per-class precision, recall, F1 and support from metrics.json.
+    """Per-class precision, recall, F1 and support from metrics.json, None where a score has nothing to
+    be computed on: recall and F1 of a class absent from the test split (support 0), precision of a
+    class the model never answered (its confusion-matrix column is empty). metrics.json writes 0.0 there.
 
     Returns:
         list of dicts {"class", "precision", "recall", "f1", "support"} ([] without per-class metrics).
     """
-    return [{"class": name, **values} for name, values in (metrics or {}).get("per_class", {}).items()]
+    metrics = metrics or {}
+    per_class = metrics.get("per_class", {})
+    matrix = metrics.get("confusion_matrix")
+    answered = (np.asarray(matrix).sum(axis=0).tolist() if matrix is not None and len(matrix) == len(per_class)
+                else [None] * len(per_class))
+    rows = []
+    for (name, values), predicted in zip(per_class.items(), answered):
+        row = {"class": name, **values}
+        if not values.get("support"):
+            row.update(recall=None, f1=None)
+        if predicted == 0:
+            row["precision"] = None
+        rows.append(row)
+    return rows
 
 
 def with_true_labels(predictions, dataset_ids, dataset_labels, label_names):

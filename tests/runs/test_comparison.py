@@ -7,8 +7,8 @@ import time
 import pandas as pd
 import pytest
 
-from fer_core.runs.comparison import (comparison_table, curves_by_task, default_selection, per_class_deltas,
-                                      short_names)
+from fer_core.runs.comparison import (comparison_table, curves_by_task, default_selection, latency,
+                                      per_class_deltas, run_colors, short_names)
 from fer_core.runs.records import RunRecord
 
 
@@ -56,6 +56,26 @@ def test_comparison_table_has_units_and_says_how_latency_was_measured(tmp_path):
     assert {"accuracy (%)", "RMSE (px)", "ms per face", "ms per face measured with"} <= set(table.columns)
     assert table.loc[0, "accuracy (%)"] == 50.0 and pd.isna(table.loc[0, "RMSE (px)"])
     assert table.loc[0, "ms per face measured with"] == "Keras predict_on_batch, CPU not recorded"
+    assert table.loc[0, "macro-F1 (%)"] == 40.0
+
+
+def test_ms_per_face_is_the_time_of_the_cpu_it_names(tmp_path):
+    a = write_run(tmp_path / "a", "fer2013", "classification", classes(0.5, 0.5))  # metrics.json: 1.5 ms, CPU unknown
+    info = json.loads((a.path / "model_info.json").read_text())
+    info["latency_by_cpu"] = [
+        {"cpu": "Intel Xeon, 8 cores, avx2", "ms_per_face": {"Keras predict_on_batch": 9.0}},
+        {"cpu": "AMD EPYC, 2 cores, avx512f", "ms_per_face": {"LiteRT int8": 0.4, "Keras predict_on_batch": 2.868}}]
+    (a.path / "model_info.json").write_text(json.dumps(info))
+    a = RunRecord.load(a.path)
+    assert latency(a) == (2.868, "Keras predict_on_batch on AMD EPYC, 2 cores, avx512f")  # the latest CPU's Keras time
+    table = comparison_table([a])
+    assert table.loc[0, "ms per face"] == 2.868
+    assert table.loc[0, "ms per face measured with"] == "Keras predict_on_batch on AMD EPYC, 2 cores, avx512f"
+
+
+def test_runs_get_distinct_colours():
+    colors = run_colors([f"run{i}" for i in range(20)])
+    assert len(set(colors.values())) == 20 and run_colors(["x", "y"]) == {"x": colors["run0"], "y": colors["run1"]}
 
 
 def test_per_class_deltas_match_classes_by_name(tmp_path):

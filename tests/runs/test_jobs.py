@@ -165,3 +165,42 @@ def test_a_job_is_not_alive_when_its_pid_belongs_to_a_later_process():
     assert jobs.job_alive(me)
     assert not jobs.job_alive({**me, "start_ticks": me["start_ticks"] - 1})
     assert not jobs.job_alive({}) and not jobs.job_alive({"pid": None})
+
+
+def test_a_job_that_fails_after_it_has_started_is_a_failed_run_with_its_error(runs, monkeypatch):
+    """A failure after the startup window (keypoint_cnn on fer2013 used to die in 5 s, its error only in
+    train.log, before config.json): the run is listed, failed, with the error, and the model it was."""
+    from fer_core.runs.records import find_runs
+
+    script = ("import sys, time; print('loading the dataset'); time.sleep(2.5); "
+              "sys.exit('error: fer2013: no keypoints in this dataset')")
+    monkeypatch.setattr(jobs, "train_command", lambda model, data, run_dir, **_: [
+        sys.executable, "-c", script, "--model", model, "--data", data, "--run-dir", str(run_dir)])
+    run_dir, _, pid = _start("late")
+    assert RunRecord.load(run_dir).status == "starting"
+    assert _wait_for(lambda: "exit_code" in json.loads((run_dir / "job.json").read_text()), 30)
+    assert not jobs.process_alive(pid) and json.loads((run_dir / "job.json").read_text())["exit_code"] == 1
+    assert find_runs() == [run_dir], "a run that failed before config.json is still listed"
+    record = RunRecord.load(run_dir)
+    assert record.status == "failed" and record.error == "error: fer2013: no keypoints in this dataset"
+    assert (record.model_name, record.dataset_name) == ("mini_xception", "fer2013-sample")
+
+
+@pytest.mark.parametrize("job, log, error", [
+    ({"exit_code": 2}, "loading\nerror: dataset is broken\n", "error: dataset is broken"),
+    ({"exit_code": 1}, "Traceback (most recent call last):\n  File x\nValueError: bad shape\n", "ValueError: bad shape"),
+    ({}, "python -m fer_core train: error: argument --epochs: invalid int value\n",
+     "error: argument --epochs: invalid int value"),  # the dashboard was restarted: train.log decides
+    ({"exit_code": -9}, "epoch 3\n", "ended by signal 9"),  # killed (out of memory)
+    ({"exit_code": 130}, "interrupted\n", None),  # SIGTERM from outside: stopped, resumable
+    ({}, "epoch 3\n", None),  # gone without a word while nobody watched: stopped
+    ({"exit_code": 2, "stopped": 1.0}, "error: x\n", None),  # Stop on the page
+    ({"exit_code": 0}, "error: a warning that looked like one\n", None),
+])
+def test_why_a_job_failed(tmp_path, job, log, error):
+    (tmp_path / "train.log").write_text(log)
+    job = {"pid": 2 ** 22 + 1, "argv": [], **job}  # a pid that is not there
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    assert jobs.job_error(tmp_path) == error
+    (tmp_path / "config.json").write_text(json.dumps({"model": "lenet5", "data": "ckplus48", "epochs": 2}))
+    assert RunRecord.load(tmp_path).status == ("failed" if error else "stopped")
