@@ -17,7 +17,10 @@ Takes RUN/model.keras and writes, into --out (default assets/models):
   int8, NAME.tflite is measured for the card but not shipped: `export` makes it),
   NAME.md (the model card: data, split, the training command, test results,
   per-class results, confusion matrix, sizes, latency, learning curve).
-A classifier also gets its output adjustment, fitted on the validation split with
+A re-ship from the same run keeps a TFLite file that an earlier ship exported from the
+same model.keras (their SHA-256 stand together in the latency log): an int8 file
+calibrated on another CPU differs in a few bytes, and no new copy of the weights
+should reach git. A classifier also gets its output adjustment, fitted on the validation split with
 the runtime file (`python -m fer_core calibrate`): the class-prior correction and
 temperature the app applies, stored in NAME.model_info.json with the adjusted
 test accuracy, which `verify` measures again.
@@ -40,6 +43,17 @@ def add_parser(subparsers):
     parser.add_argument("--eval-limit", type=int, metavar="N", help="score exports on at most N test samples")
     parser.set_defaults(func=run)
     return parser
+
+
+def exported_from(latency_log, model_path, tflite_path):
+    """True when a shipped TFLite file is the one exported from this model file: an earlier ship's
+    latency log names both files with their present SHA-256 in one entry."""
+    from fer_core.storage import file_sha256
+
+    if not (Path(model_path).is_file() and Path(tflite_path).is_file()):
+        return False
+    pair = {Path(model_path).name: file_sha256(model_path), Path(tflite_path).name: file_sha256(tflite_path)}
+    return any(all(entry.get("files", {}).get(name) == sha for name, sha in pair.items()) for entry in latency_log)
 
 
 def run(args):
@@ -73,8 +87,11 @@ def run(args):
             # With the int8 runtime the float file is measured but not shipped (README: weights policy).
             shipped = int8 or not int8_runtime
             tflite = (out if shipped else Path(scratch)) / f"{args.name}{suffix}.tflite"
+            reuse = shipped and exported_from(earlier_latency, model_path, tflite)
             with quiet_converter():
-                report = export_model(model_path, tflite, int8=int8, eval_limit=args.eval_limit)
+                report = export_model(model_path, tflite, int8=int8, eval_limit=args.eval_limit, reuse=reuse)
+            if reuse:
+                print(f"kept {tflite}: exported earlier from this model.keras (their SHA-256 are in the latency log)")
             print("\n".join(report.lines()))
             label = tflite.name if shipped else f"{tflite.name} (not shipped: {MADE_ON_DEMAND.format(name=args.name)})"
             exports.append((label, report.tflite_bytes, report.metric, report.keras_score, report.tflite_score))

@@ -183,7 +183,7 @@ def convert_to_tflite(model, int8=False, representative_images=None):
 
 
 def export_model(model_path, out_path, int8=False, dataset=None, calibration_count=300,
-                 evaluate=True, eval_limit=None, seed=0):
+                 evaluate=True, eval_limit=None, seed=0, reuse=False):
     """Exports a ``.keras`` model to ``.tflite`` and scores both on the test split.
 
     Arguments:
@@ -196,6 +196,9 @@ def export_model(model_path, out_path, int8=False, dataset=None, calibration_cou
         evaluate: score Keras and TFLite models on the test split.
         eval_limit: at most this many test samples (None: all).
         seed: seed of the samples.
+        reuse: keep ``out_path`` as it is (the caller knows it was exported from this model) and
+            only score it: an int8 export calibrated on another CPU differs in a few bytes, and a
+            re-ship from the same run should not add a new copy of the weights to git.
 
     Returns:
         ``ExportReport``.
@@ -207,16 +210,16 @@ def export_model(model_path, out_path, int8=False, dataset=None, calibration_cou
     info = infer_model_info(read_info_file(model_path), keras_runner.input_size, keras_runner.output_size)
     dataset = dataset or info.dataset
 
-    calibration = None
-    if int8:
-        if not dataset:
-            raise ModelError("int8 export needs calibration images: pass --dataset NAME "
-                             "(or save model_info.json with a \"dataset\" beside the model)")
-        calibration, _ = load_split(dataset, "train", info, limit=calibration_count, seed=seed)
-
-    flatbuffer = convert_to_tflite(keras_runner.model, int8=int8, representative_images=calibration)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_bytes(flatbuffer)
+    if not (reuse and out_path.is_file()):
+        calibration = None
+        if int8:
+            if not dataset:
+                raise ModelError("int8 export needs calibration images: pass --dataset NAME "
+                                 "(or save model_info.json with a \"dataset\" beside the model)")
+            calibration, _ = load_split(dataset, "train", info, limit=calibration_count, seed=seed)
+        flatbuffer = convert_to_tflite(keras_runner.model, int8=int8, representative_images=calibration)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_bytes(flatbuffer)
     report = ExportReport(out_path=out_path, int8=int8, keras_bytes=model_path.stat().st_size,
                           tflite_bytes=out_path.stat().st_size)
     if not evaluate:

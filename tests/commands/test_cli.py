@@ -146,7 +146,9 @@ def test_ship_keeps_latency_measured_on_other_cpus_for_the_same_files(tmp_path, 
     elsewhere = {"cpu": "Other CPU, 8 cores, avx2", "files": here["files"], "ms_per_face": {"LiteRT int8": 9.87}}
     stale = {"cpu": "Old CPU, 4 cores, avx2", "files": {"emotion.keras": "0" * 64}, "ms_per_face": {"LiteRT int8": 1.0}}
     info_path.write_text(json.dumps({**info, "latency_by_cpu": [stale, elsewhere, here]}))
+    before = {f: file_sha256(out / f) for f in files}
     assert main(["ship", "--run", str(run), "--name", "emotion", "--out", str(out), "--eval-limit", "10"]) == 0
+    assert {f: file_sha256(out / f) for f in files} == before
     log = json.loads(info_path.read_text())["latency_by_cpu"]
     assert [e["cpu"] for e in log] == ["Other CPU, 8 cores, avx2", cpu_description()]
     card = (out / "emotion.md").read_text()

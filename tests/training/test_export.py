@@ -117,3 +117,24 @@ def test_keypoint_export_reports_rmse(models, tmp_path, data_env):
     assert report.metric == "rmse" and report.test_count == 64
     assert report.tflite_score == pytest.approx(report.keras_score, rel=1e-3)
     assert any("rmse" in line and " px" in line for line in report.lines())
+
+
+def test_reuse_keeps_a_file_exported_earlier_and_only_scores_it(tmp_path_factory, tmp_path, data_root):
+    import shutil
+
+    from fer_core.commands.ship import exported_from
+    from fer_core.storage import file_sha256
+    from fer_core.training.export import export_model
+
+    models = tiny_models(tmp_path_factory)
+    kept = tmp_path / "emotion_int8.tflite"
+    shutil.copyfile(models["emotion_tflite"], kept)  # stands for an int8 file calibrated on another CPU
+    export_model(models["emotion_keras"], kept, int8=True, evaluate=False, reuse=True)
+    assert kept.read_bytes() == models["emotion_tflite"].read_bytes()
+    export_model(models["emotion_keras"], kept, int8=True, evaluate=False, dataset="fer2013-sample")
+    assert kept.read_bytes() != models["emotion_tflite"].read_bytes()  # without reuse: exported again
+
+    log = [{"files": {"emotion.keras": file_sha256(models["emotion_keras"]), kept.name: file_sha256(kept)}}]
+    assert exported_from(log, models["emotion_keras"], kept)
+    assert not exported_from(log, models["emotion_keras"], models["emotion_tflite"])
+    assert not exported_from([], models["emotion_keras"], kept)
