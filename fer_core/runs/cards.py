@@ -131,7 +131,8 @@ def latency_log(earlier, cpu, files, latency_ms):
 
     Latency depends on the CPU above all, so each ``ship`` (or ``card``, for a run record) adds the
     CPU it ran on. A measurement from another CPU is kept only while it timed the very same files
-    (same SHA-256): shipping the same run again keeps it, shipping another model starts afresh.
+    (same SHA-256; it may also name files no longer shipped, such as a float TFLite file made on
+    demand): shipping the same run again keeps it, shipping another model starts afresh.
 
     Arguments:
         earlier: the log the last ``ship`` or ``card`` wrote (a list of entries; [] when none).
@@ -142,7 +143,8 @@ def latency_log(earlier, cpu, files, latency_ms):
     Returns:
         list of {"cpu", "files", "ms_per_face"} entries, this machine's last.
     """
-    kept = [entry for entry in earlier or [] if entry.get("files") == files and entry.get("cpu") != cpu]
+    kept = [entry for entry in earlier or [] if entry.get("cpu") != cpu
+            and all(entry.get("files", {}).get(name) == sha for name, sha in files.items())]
     return kept + [{"cpu": cpu, "files": files, "ms_per_face": dict(latency_ms)}]
 
 

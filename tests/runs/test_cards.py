@@ -70,6 +70,9 @@ def test_latency_log_keeps_other_cpus_only_for_the_same_files():
     log = latency_log(earlier, "C", files, {"LiteRT int8": 1.0, "LiteRT float32": 1.2})
     assert log == [earlier[0], {"cpu": "C", "files": files, "ms_per_face": {"LiteRT int8": 1.0, "LiteRT float32": 1.2}}]
     assert latency_log(None, "A", files, {}) == [{"cpu": "A", "files": files, "ms_per_face": {}}]
+    # an entry that also timed a file no longer shipped (a float file made on demand) is kept
+    wider = {"cpu": "D", "files": {**files, "m_float.tflite": "dd"}, "ms_per_face": {"LiteRT float32": 1.8}}
+    assert latency_log([wider], "E", files, {})[0] == wider
 
 
 def test_card_gives_latency_by_cpu_with_gaps_where_a_backend_was_not_timed():
