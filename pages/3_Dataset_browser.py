@@ -330,7 +330,7 @@ def audit_tab(view):
         st.image(sheet, output_format="PNG",
                  caption=f"{len(groups)} of {views.format_count(total)}, numbered; above each face its split, "
                          "on its bar its label")
-        with st.expander(f"Ids of these {len(groups)}"):
+        with st.expander("Which images these are"):
             st.markdown("\n".join(f"- {line}" for line in lines))
 
 

@@ -43,7 +43,8 @@ def vote_figure(votes, names, title="FER+ votes (% of the annotators)"):
     figure = go.Figure(go.Bar(x=percent, y=list(names), orientation="h", marker_color=[colors[n] for n in names],
                               text=[f"{p:.1f}%" for p in percent], textposition="auto",
                               hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
-    figure.update_layout(title=title, xaxis=dict(range=[0, 100], ticksuffix="%"), height=300,
+    figure.update_layout(title=title, xaxis=dict(range=[0, 100], ticksuffix="%"), yaxis=dict(autorange="reversed"),
+                         height=300,
                          margin=dict(t=40, b=30, l=80, r=10))
     return figure
 

@@ -182,7 +182,7 @@ def example_sheet(dataset, groups, columns=GRID_COLUMNS, cell=64):
     if not len(groups):
         return None, []
     size = min(columns, max(len(g) for g in groups))
-    per_row = max(1, columns // size)
+    per_row = min(len(groups), max(1, columns // size))
     side = dataset.images.shape[1]
     filler = np.full((side, side), 24, np.uint8)
     images, captions, colors, notes, lines = [], [], [], [], []
@@ -383,20 +383,28 @@ def pair_text(key, counts):
     return f"labelled {label}, annotators say {annotators} ({format_count(counts.get(key, 0))})"
 
 
+def majority_shares(rows):
+    """The share of the votes that each label-noise row's majority (``annotators``) has."""
+    return np.array([row[f"votes_{row['annotators']}"] for _, row in rows.iterrows()], float)
+
+
 def noise_candidates(table, key=ALL_PAIRS):
     """The label-noise table's rows of one class pair (``pair_key``), or of every pair that disagrees
-    by name (``ALL_PAIRS``), least supported labels first (the table's order)."""
+    by name (``ALL_PAIRS``): least supported labels first and, among equally supported ones, the
+    clearest majorities first."""
     differs = table["label"].map(canonical_emotion) != table["annotators"].map(canonical_emotion)
-    if key == ALL_PAIRS:
-        return table[differs]
-    label, annotators = key.split(" -> ")
-    return table[differs & (table["label"] == label) & (table["annotators"] == annotators)]
+    rows = table[differs]
+    if key != ALL_PAIRS:
+        label, annotators = key.split(" -> ")
+        rows = rows[(rows["label"] == label) & (rows["annotators"] == annotators)]
+    order = np.lexsort((-majority_shares(rows), rows["label_votes"].to_numpy())) if len(rows) else []
+    return rows.iloc[order]
 
 
 def majority_notes(rows):
     """'neutral 80%' per label-noise row: the annotators' majority and its share of the votes."""
-    shares = [row[f"votes_{row['annotators']}"] for _, row in rows.iterrows()]
-    return [f"{annotators} {format_percent(share, 0)}" for annotators, share in zip(rows["annotators"], shares)]
+    return [f"{annotators} {format_percent(share, 0)}" for annotators, share in
+            zip(rows["annotators"], majority_shares(rows))]
 
 
 def noise_display_table(rows):

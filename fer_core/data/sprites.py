@@ -29,9 +29,13 @@ def page_indices(count, page, per_page):
 
 
 def _write(out, text, y, cell):
-    """Writes white text (as much as fits) at baseline ``y`` of a cell."""
+    """Writes white text at baseline ``y`` of a cell, in a smaller font (down to 0.28) where it would not fit
+    in the cell's width, and cut short where even that does not fit."""
+    text = text[:cell // 5]
     scale = 0.35 if cell < 96 else 0.45
-    cv2.putText(out, text[:cell // 6], (3, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    while scale > 0.28 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > cell - 4:
+        scale -= 0.01
+    cv2.putText(out, text, (2, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def render_cell(image, cell, color=None, text="", note=""):

@@ -96,7 +96,7 @@ def test_audit_examples_show_conflicts_test_copies_blanks_and_near_duplicates():
     near = views.near_duplicate_examples(toy)
     assert sorted(map(tuple, (p.tolist() for p in near))) == [(2, 5), (3, 5)]
     sheet, lines = views.example_sheet(toy, examples["conflicting_labels"] + examples["blank"], columns=10, cell=64)
-    assert sheet.shape == (68 + 4, 10 * 68 + 4, 3)  # groups of up to 2 faces: 5 groups a row, here one row
+    assert sheet.shape == (68 + 4, 4 * 68 + 4, 3)  # groups of up to 2 faces: up to 5 groups a row, here 2
     assert sheet[4 + 32, 4 + 2 * 68 + 32].tolist() == [77, 77, 77]   # group 2's face (blank, 77) in slot 3
     assert sheet[4 + 32, 4 + 3 * 68 + 32].tolist() == [24, 24, 24]   # its empty second slot
     assert lines == ["1: toy:0 (train, a), toy:1 (train, b)", "2: toy:4 (test, b)"]
@@ -174,6 +174,9 @@ def test_label_noise_candidates_by_class_pair():
     assert views.pair_text(views.ALL_PAIRS, {key: 3250, "x -> y": 1}) == "every pair that disagrees (3,251)"
     assert views.noise_candidates(table, key)["id"].tolist() == ["f:1", "f:2"]
     assert views.noise_candidates(table)["id"].tolist() == ["f:1", "f:2"]  # happy/happiness agree by name
+    tied = table.assign(label_votes=[0.0, 0.0, 0.9, 0.6], votes_neutral=[0.7, 0.9, 0.0, 0.1])
+    assert views.noise_candidates(tied, key)["id"].tolist() == ["f:2", "f:1"]  # equally unsupported: clearer first
+    assert views.noise_candidates(table, "happy -> neutral").empty
     assert views.majority_notes(table.head(3)) == ["neutral 90%", "neutral 80%", "happiness 90%"]
     shown = views.noise_display_table(table.assign(model=["sad"] * 4, model_label_p=[0.5, 0.25, 1.0, 0.0]))
     assert shown.iloc[0].to_dict() == {"id": "f:1", "split": "PrivateTest", "label": "sad", "annotators": "neutral",

@@ -7,6 +7,7 @@ that no Streamlit exception box is shown. Also measures the time from
 """
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -124,10 +125,72 @@ def test_page_renders_without_exception(server, path, heading, shot):
 
 
 def choose(page, label, option):
-    """Picks an option of the Streamlit selectbox with this label."""
+    """Picks an option (its text, or a pattern) of the Streamlit selectbox with this label."""
     page.get_by_test_id("stSelectbox").filter(has_text=label).first.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    page.get_by_role("option", name=option, exact=isinstance(option, str)).first.click()
     wait_for_script(page)
+
+
+def open_tab(page, name):
+    page.get_by_role("tab", name=name).click()
+    wait_for_script(page)
+
+
+def click_face(page, cell, grid=0):
+    """Clicks face ``cell`` (row by row, 10 a row) of the page's ``grid``-th grid of faces (an st.dataframe of
+    78 px image cells under a 35 px header)."""
+    frame = page.locator('[data-testid="stDataFrame"] >> visible=true').nth(grid)
+    frame.scroll_into_view_if_needed()
+    box = frame.bounding_box()
+    row, column = divmod(cell, 10)
+    page.mouse.move(box["x"] + 78 * column + 39, box["y"] + 35 + 78 * row + 39, steps=5)
+    page.wait_for_timeout(300)  # the grid (a canvas) takes a click as a selection once it has seen the pointer
+    page.mouse.down()
+    page.wait_for_timeout(100)
+    page.mouse.up()
+    wait_for_script(page)
+
+
+def test_dataset_browser_tabs_and_a_click_on_a_face(server):
+    """Each tab of the Dataset browser, shot; a click on a face of the grid shows that face's details."""
+    from fer_core.data import load_dataset
+
+    page = server["page"]
+    page.goto(f"{server['url']}/Dataset_browser")
+    page.get_by_role("heading", name="Dataset browser").first.wait_for(timeout=90_000)
+    wait_for_script(page)
+    choose(page, "Dataset", "fer2013-sample")
+    third = str(load_dataset("fer2013-sample").ids[2])
+    assert page.get_by_text(third, exact=True).count() == 0
+    click_face(page, 2)
+    page.get_by_text(third, exact=True).first.wait_for(timeout=60_000)  # the details' caption and table
+    page.screenshot(path=str(SCREENSHOTS / "dataset_samples_clicked.png"), full_page=True)
+    choose(page, "Split", "PublicTest")  # other faces on the page: the details go
+    page.get_by_text("Click a face in the grid").wait_for(timeout=60_000)
+    assert page.get_by_text(third, exact=True).count() == 0
+    for tab, shot in (("Label distribution", "dataset_distribution"), ("Audit", "dataset_audit")):
+        open_tab(page, tab)
+        page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"), full_page=True)
+        assert page.locator('[data-testid="stException"]').count() == 0, shot
+    page.get_by_text("Near-duplicate pairs").wait_for(timeout=60_000)
+
+    choose(page, "Dataset", "ckplus48")
+    choose(page, "Model", re.compile(r"^emotion \(default\)"))
+    open_tab(page, "Samples")
+    choose(page, "Sort by", "mistakenness")
+    click_face(page, 0)
+    page.get_by_text("model's answer").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / "dataset_samples_mistakenness.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+    choose(page, "Dataset", "fer2013")
+    choose(page, "Split", "PrivateTest")
+    open_tab(page, "Label noise (FER+)")
+    choose(page, "Class pair", re.compile(r"^labelled sad, annotators say neutral"))
+    click_face(page, 0)
+    page.get_by_text("FER+ annotators' majority").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / "dataset_label_noise.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_finished_run_and_embedding_views(server):
@@ -147,7 +210,9 @@ def test_finished_run_and_embedding_views(server):
     page.get_by_role("heading", name="Dataset browser").first.wait_for(timeout=90_000)
     wait_for_script(page)
     choose(page, "Dataset", "fer2013-sample")
+    choose(page, "Model", re.compile(r"^run: runs.mx-sample —"))
     page.get_by_role("tab", name="Embedding").click()
+    wait_for_script(page)
     page.get_by_text("Compute an embedding").click()
     page.get_by_text("Download the TensorBoard Projector bundle").wait_for(timeout=120_000)
     wait_for_script(page)
