@@ -16,6 +16,10 @@ Detectors:
       detections only around the previous frame's faces (one instance per stream).
     - ``MTCNNFaceDetector`` ("mtcnn"): the ``mtcnn`` package (TensorFlow, imported
       on first use); slower, also gives five landmarks per face.
+    - ``BlazeFaceDetector`` ("blazeface", "blazeface-short", "blazeface-full"; in
+      ``fer_core.inference.blazeface``): MediaPipe's neural detectors through LiteRT,
+      short range (tight and close faces) and full range (small faces) merged, or one
+      alone; a score and six keypoints per face, boxes mapped onto Haar's framing.
     - ``WholeImageDetector`` ("none"): the whole image is one face, for images
       that are already face crops (FER2013, CK+48).
 """
@@ -29,7 +33,12 @@ import numpy as np
 from fer_core.config import ASSETS_DIR
 from fer_core.errors import ImageError
 
-DETECTORS = ("haar", "lbp", "haar-track", "mtcnn", "none")
+DETECTORS = ("haar", "lbp", "haar-track", "mtcnn", "blazeface", "blazeface-short", "blazeface-full", "none")
+# The detector every entry point here uses when none is named. fer_core.inference.pipeline,
+# fer_core.commands.predict and the Photo and Live pages still name "haar" themselves.
+DEFAULT_DETECTOR = "haar"
+# BlazeFace detector names -> the models they run (fer_core.inference.blazeface.MODEL_SPECS).
+BLAZEFACE_MODELS = {"blazeface": ("short", "full"), "blazeface-short": ("short",), "blazeface-full": ("full",)}
 
 # Smallest face searched for, as a fraction of the frame's longest side
 # (60 pixels in a 640-pixel-wide frame).
@@ -55,13 +64,42 @@ class Detection:
     Attributes:
         box: (x, y, w, h) in frame pixels, ints.
         score: detector confidence in [0, 1], or None (Haar gives none).
-        landmarks: float32 array (5, 2) of frame pixels in ``MTCNN_LANDMARKS``
-            order, or None.
+        landmarks: float32 array (K, 2) of frame pixels, or None (Haar, LBP): MTCNN's five
+            (``MTCNN_LANDMARKS``), BlazeFace's six (``blazeface.BLAZEFACE_LANDMARKS``). The
+            first two are always the eyes, the subject's right eye (on the image's left in an
+            upright face) first; see ``eyes`` and ``roll_degrees``.
+        landmark_names: the names of ``landmarks``' rows, or None.
     """
 
     box: tuple
     score: float = None
     landmarks: np.ndarray = None
+    landmark_names: tuple = None
+
+    @property
+    def eyes(self):
+        """(subject's right eye, subject's left eye) as float32 (2, 2) frame pixels, or None."""
+        return None if self.landmarks is None else np.asarray(self.landmarks[:2], np.float32)
+
+    @property
+    def roll_degrees(self):
+        """Angle of the eye line (right eye -> left eye) in degrees, clockwise in the image
+        (y points down): 0 for level eyes; rotating the frame by it about a point levels them.
+        None without landmarks."""
+        if self.landmarks is None:
+            return None
+        (x0, y0), (x1, y1) = self.eyes
+        return float(np.degrees(np.arctan2(y1 - y0, x1 - x0)))
+
+    def landmark(self, name):
+        """The (x, y) frame pixels of a named landmark ("nose_tip", "left_eye", ...).
+
+        Raises:
+            KeyError: this detection has no landmark of that name.
+        """
+        if self.landmark_names is None or name not in self.landmark_names:
+            raise KeyError(f"no landmark {name!r}; this detection has {self.landmark_names or 'none'}")
+        return self.landmarks[self.landmark_names.index(name)]
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -358,7 +396,7 @@ class MTCNNFaceDetector:
             detections.append(Detection(
                 scale_box(face["box"], scale, image.shape),
                 score=float(face["confidence"]),
-                landmarks=points / scale))
+                landmarks=points / scale, landmark_names=MTCNN_LANDMARKS))
         return sorted(detections, key=lambda d: -d.box[2] * d.box[3])
 
 
@@ -379,17 +417,21 @@ _DEFAULT_DETECTORS = {}
 _DEFAULT_LOCK = threading.Lock()
 
 
-def make_detector(name="haar", **options):
+def make_detector(name=DEFAULT_DETECTOR, **options):
     """Builds a detector by name.
 
     Arguments:
         name: one of ``DETECTORS`` ("none" takes the whole image as the face).
         **options: passed to the detector's constructor (e.g. ``working_size``;
-            ignored by "none").
+            ignored by "none" and, having fixed input sizes, by the BlazeFace ones).
 
     Returns:
         a detector with ``detect(image_bgr) -> list[Detection]``.
     """
+    if name in BLAZEFACE_MODELS:
+        from fer_core.inference.blazeface import BlazeFaceDetector
+
+        return BlazeFaceDetector(models=BLAZEFACE_MODELS[name], **options)
     if name == "haar":
         return HaarFaceDetector(**options)
     if name == "lbp":
@@ -403,7 +445,7 @@ def make_detector(name="haar", **options):
     raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
 
 
-def get_detector(detector="haar"):
+def get_detector(detector=DEFAULT_DETECTOR):
     """Returns ``detector`` itself, or a shared default instance for a detector name
     (a new one for "haar-track", which follows a single stream)."""
     if not isinstance(detector, str):
@@ -416,12 +458,12 @@ def get_detector(detector="haar"):
         return _DEFAULT_DETECTORS[detector]
 
 
-def detect_faces(image_bgr, detector="haar"):
+def detect_faces(image_bgr, detector=DEFAULT_DETECTOR):
     """Finds the faces in a frame.
 
     Arguments:
         image_bgr: uint8 frame, BGR (gray and BGRA accepted).
-        detector: a detector name ("haar", "mtcnn") or instance.
+        detector: a detector name (one of ``DETECTORS``) or instance.
 
     Returns:
         list of (x, y, w, h) int boxes in frame pixels, largest first.
