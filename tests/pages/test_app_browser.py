@@ -151,14 +151,20 @@ def click_face(page, cell, grid=0):
     wait_for_script(page)
 
 
+def goto(server, path, heading):
+    """Opens a page of the app and waits until it has drawn; returns the Playwright page."""
+    page = server["page"]
+    page.goto(f"{server['url']}/{path}")
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=90_000)
+    wait_for_script(page)
+    return page
+
+
 def test_dataset_browser_tabs_and_a_click_on_a_face(server):
     """Each tab of the Dataset browser, shot; a click on a face of the grid shows that face's details."""
     from fer_core.data import load_dataset
 
-    page = server["page"]
-    page.goto(f"{server['url']}/Dataset_browser")
-    page.get_by_role("heading", name="Dataset browser").first.wait_for(timeout=90_000)
-    wait_for_script(page)
+    page = goto(server, "Dataset_browser", "Dataset browser")
     choose(page, "Dataset", "fer2013-sample")
     third = str(load_dataset("fer2013-sample").ids[2])
     assert page.get_by_text(third, exact=True).count() == 0
@@ -206,9 +212,7 @@ def test_finished_run_and_embedding_views(server):
     assert page.locator(".js-plotly-plot").count() >= 4
     assert page.locator('[data-testid="stException"]').count() == 0
 
-    page.goto(f"{server['url']}/Dataset_browser")
-    page.get_by_role("heading", name="Dataset browser").first.wait_for(timeout=90_000)
-    wait_for_script(page)
+    goto(server, "Dataset_browser", "Dataset browser")
     choose(page, "Dataset", "fer2013-sample")
     choose(page, "Model", re.compile(r"^run: runs.mx-sample —"))
     page.get_by_role("tab", name="Embedding").click()
