@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from fer_core.data.face_crops import box_iou
-from fer_core.inference.detection import (LBP_BOX_CORRECTION, HaarFaceDetector, LBPFaceDetector, correct_box, detect_faces,
-                                get_detector, make_detector, scale_box, working_scale)
+from fer_core.inference.detection import (DEFAULT_DETECTOR, LBP_BOX_CORRECTION, MTCNN_LANDMARKS, HaarFaceDetector,
+                                         LBPFaceDetector, correct_box, detect_faces, get_detector, make_detector, scale_box,
+                                         working_scale)
 from fer_core.errors import ImageError
 from tests.inference_models import astronaut_bgr
 
@@ -146,6 +147,7 @@ def test_whole_image_detector_for_face_crops():
 
 
 def test_detector_lookup():
+    assert get_detector() is get_detector(DEFAULT_DETECTOR)
     assert get_detector("haar") is get_detector("haar")
     own = HaarFaceDetector()
     assert get_detector(own) is own
@@ -164,7 +166,9 @@ def test_mtcnn_finds_the_face_and_landmarks(astronaut):
     x, y, w, h = face.box
     assert abs(x + w / 2 - FACE_CENTRE[0]) < 20 and abs(y + h / 2 - FACE_CENTRE[1]) < 25, face.box
     left_eye, right_eye, nose, mouth_left, mouth_right = face.landmarks
+    assert face.landmark_names == MTCNN_LANDMARKS
     assert x < left_eye[0] < right_eye[0] < x + w  # mtcnn names the eyes as seen in the image
+    assert face.eyes == pytest.approx(np.stack([left_eye, right_eye]))  # the subject's right eye first, as BlazeFace
     assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1]) < y + h
     assert detect_faces(astronaut, detector) == [face.box]
 
