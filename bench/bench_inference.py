@@ -14,6 +14,9 @@ A last block times a 30-frame clip of a moving face, mean per frame, with full
 Haar detection on every frame and with the tracking detector (full detection
 every 10 frames, a search around the previous face in between).
 
+The pipelines run Haar (the default), LBP and BlazeFace (both models, and short range alone;
+bench/bench_detection.py compares the detectors alone, on real faces too).
+
 Models: assets/models/emotion.keras and keypoints.keras (their .tflite files)
 when present; otherwise untrained ``mini_xception`` / ``keypoint_xception`` from
 ``fer_core.training.zoo`` are exported to a temporary folder (speed does not depend
@@ -46,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fer_core.config import cache_dir  # noqa: E402
+from fer_core.inference.blazeface import BlazeFaceDetector  # noqa: E402
 from fer_core.inference.detection import HaarFaceDetector, LBPFaceDetector, TrackingFaceDetector  # noqa: E402
 from fer_core.inference.pipeline import FacePipeline  # noqa: E402
 from fer_core.inference.runtime import (EmotionClassifier, KeypointRegressor, default_model_path,  # noqa: E402
@@ -241,6 +245,9 @@ def main(argv=None):
     pipelines = {
         "ours: Haar@320 + emotion + keypoints": FacePipeline(HaarFaceDetector(working_size=320), emotion, keypoints),
         "ours: LBP@320 + emotion + keypoints": FacePipeline(LBPFaceDetector(working_size=320), emotion, keypoints),
+        "ours: BlazeFace + emotion + keypoints": FacePipeline(BlazeFaceDetector(), emotion, keypoints),
+        "ours: BlazeFace short + emotion + keypoints": FacePipeline(BlazeFaceDetector(models=("short",)),
+                                                                     emotion, keypoints),
         "ours: Haar@320 + emotion": FacePipeline(HaarFaceDetector(working_size=320), emotion),
         "ours: Haar@640 + emotion + keypoints": FacePipeline(HaarFaceDetector(working_size=640), emotion, keypoints),
     }
@@ -258,7 +265,7 @@ def main(argv=None):
                                          "stages_ms_default_pipeline": stages}
         print(f"\n640x480 frame, {frame_name}: ms per frame (faces found)")
         for name, ms in totals.items():
-            print(f"  {name:<38} {ms:7.2f} ({faces[name]}){fer_ratio(totals, name)}")
+            print(f"  {name:<44} {ms:7.2f} ({faces[name]}){fer_ratio(totals, name)}")
         print("  stages of the first (default) pipeline: "
               + ", ".join(f"{stage} {ms:.2f}" for stage, ms in stages.items()))
 
