@@ -145,7 +145,7 @@ class RunRecord:
 
     @property
     def epochs_planned(self):
-        return int(self.config.get("epochs") or 0)
+        return int(self.config.get("epochs") or self._job_option("--epochs") or 0)
 
     @property
     def status(self):

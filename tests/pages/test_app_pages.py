@@ -419,32 +419,59 @@ def test_browser_embedding_view_and_projector_download(env):
 
 def pick_run(at, name):
     box = at.selectbox(key="run")
-    index = next(i for i, option in enumerate(box.options) if option.endswith("/" + name))
-    box.set_value(index)
+    box.set_value(next(option for option in box.options if option.endswith("/" + name)))
+    return ok(at)
+
+
+def open_runs_tab(at, label):
+    at.session_state["runs_tab"] = label
     return ok(at)
 
 
 def test_runs_page_finished_run(env):
     at = pick_run(open_page(RUNS), "mx-sample")
     keys = plotly_keys(at)
-    assert {"curve_loss", "curve_accuracy", "confusion", "per_class_chart"} <= set(keys)
+    assert {"curve_loss", "curve_accuracy", "confusion", "per_class_chart", "reliability",
+            "confidence_histogram"} <= set(keys)
+    assert chart_spec(at, "curve_accuracy")["layout"]["yaxis"]["title"]["text"] == "accuracy (%)"
     per_class = table_with(at, "precision")
-    assert len(per_class) == 7 and list(per_class.columns)[:2] == ["class", "precision"]
-    mistakes = table_with(at, "confidence")
+    assert len(per_class) == 7 and list(per_class.columns) == ["class", "precision", "recall", "F1", "support"]
+    assert all(v == "n/a" or v.endswith("%") for v in per_class["recall"])  # scores one way: percent
+    mistakes = table_with(at, "label")  # the cell table has no label column
     assert 0 < len(mistakes) <= 20 and (mistakes["label"] != mistakes["predicted"]).all()
-    assert [m.label for m in at.metric] == ["test accuracy", "test macro-f1"]
-    at.radio(key="cm_mode").set_value("normalised by true class")
+    assert all(c.endswith("%") for c in mistakes["confidence"])
+    assert [m.label for m in at.metric] == ["test accuracy", "test macro-F1"]
+    assert all(m.value.endswith("%") for m in at.metric)
+    at.radio(key="cm_mode").set_value("percent of the true class")
     ok(at)
+
+
+def test_runs_page_calibrates_a_run_that_has_its_model_file(env):
+    """Before: the ECE of the run's own probabilities (predictions.csv); after a click, the model runs over the
+    validation and test splits and the adjusted reliability joins the diagram."""
+    import re
+
+    at = pick_run(open_page(RUNS), "mx-sample")
+    assert "of the model's own probabilities" in texts(at) and "After the prior correction" not in texts(at)
+    assert len(chart_spec(at, "reliability")["data"]) == 2  # the diagonal, the model's own
+    next(b for b in at.button if b.label == "Calibrate with the model file").click()
+    ok(at)
+    found = re.search(r"After the prior correction \(power (\d\.\d\d)\) and temperature (\d+\.\d\d) fitted on the "
+                      r"validation split: (\d+\.\d\d)%", texts(at))
+    assert found and 0 <= float(found.group(1)) <= 1 and float(found.group(2)) > 0, texts(at)
+    names = [t["name"] for t in chart_spec(at, "reliability")["data"]]
+    assert names[2] == f"adjusted (prior and temperature), ECE {found.group(3)}%"
 
 
 def test_runs_page_shows_the_model_card_of_a_run_that_has_one(env, trained_run):
     card = trained_run / "model_card.md"
     assert all("Model card" not in e.label for e in pick_run(open_page(RUNS), "mx-sample").expander)
-    card.write_text("# Model card: mx-sample\n\nAccuracy **12.34%**, macro-F1 0.1.\n")
+    card.write_text("# Model card: mx-sample\n\nAccuracy **12.34%**, macro-F1 0.1.\n\n## Results\n")
     try:
         at = pick_run(open_page(RUNS), "mx-sample")
         assert [e.label for e in at.expander][0] == "Model card (model_card.md)"
-        assert "Accuracy **12.34%**" in texts(at)
+        [shown] = [m.value for m in at.expander[0].markdown]
+        assert shown == "### Model card: mx-sample\n\nAccuracy **12.34%**, macro-F1 0.1.\n\n#### Results"
     finally:
         card.unlink()
 
@@ -467,7 +494,8 @@ def test_runs_page_starts_a_training_run(env, monkeypatch, tmp_path):
     started = []
     monkeypatch.setattr(jobs, "start_training", lambda argv, run_dir: started.append((argv, run_dir)) or 4242)
     monkeypatch.setenv("FER_RUN_ROOTS", f"{env_roots()}:{tmp_path / 'runs'}")
-    at = open_page(RUNS)
+    at = open_runs_tab(open_page(RUNS), "Start a new run")
+    assert "The defaults are a **smoke test**" in texts(at)
     at.selectbox(key="new_data").set_value("fer2013-sample")
     at.number_input(key="new_epochs").set_value(2)
     at.number_input(key="new_limit").set_value(64)
@@ -479,7 +507,7 @@ def test_runs_page_starts_a_training_run(env, monkeypatch, tmp_path):
     assert argv[1:] == ["-m", "fer_core", "train", "--model", "mini_xception", "--data", "fer2013-sample",
                         "--epochs", "2",
                         "--run-dir", str(run_dir), "--limit", "64", "--batch-size", "64"]
-    assert "Started (process 4242)" in texts(at)
+    assert "Started (process 4242)" in texts(at) and at.session_state["runs_tab"] == "Run record"
 
 
 def env_roots():
@@ -488,20 +516,57 @@ def env_roots():
     return os.environ["FER_RUN_ROOTS"]
 
 
+def committed_runs(folder, *names):
+    """Copies of committed run records (assets/runs/NAME) without their weights, as a run root."""
+    import shutil
+
+    for name in names:
+        shutil.copytree(ROOT / "assets" / "runs" / name, folder / name,
+                        ignore=shutil.ignore_patterns("model.keras", "tensorboard", "checkpoints"))
+    return folder
+
+
 # --- compare ------------------------------------------------------------------------------------
 
-def test_compare_page(env):
+def test_compare_page(env, monkeypatch, tmp_path):
+    from fer_core.runs.comparison import default_selection
+    from fer_core.runs.records import load_runs
+
     at = open_page(COMPARE)
     assert at.multiselect(key="runs").value == ["runs/mx-sample", "runs/mx-sample-lr"]
-    metrics = table_with(at, "macro_f1")
-    assert len(metrics) == 2 and {"accuracy", "macro_f1", "params", "model_size_mb"} <= set(metrics.columns)
-    assert "rmse" not in metrics.columns
+    assert [r.label for r in default_selection(load_runs())] == at.multiselect(key="runs").value
+    metrics = table_with(at, "macro-F1 (%)")
+    assert metrics["run"].tolist() == ["mx-sample", "mx-sample-lr"]  # short names
+    assert {"accuracy (%)", "parameters", "ms per face", "ms per face measured with"} <= set(metrics.columns)
+    assert "RMSE (px)" not in metrics.columns
+    assert set(metrics["ms per face measured with"]) == {"Keras predict_on_batch, CPU not recorded"}
+    assert all("," in p for p in metrics["parameters"])  # thousands separators
     config = table_with(at, "key")
     assert config["key"].tolist() == ["batch_size", "learning_rate"]  # config.json order
-    assert {"overlaid_curves", "confusion_difference"} <= set(plotly_keys(at))
-    at.multiselect(key="runs").set_value(["runs/mx-sample", "runs/mx-sample-lr", "runs/mx-in-progress"])
+    assert list(config.columns) == ["key", "mx-sample", "mx-sample-lr"]
+    at.toggle(key="config_differences_only").set_value(False)
     ok(at)
-    assert len(table_with(at, "macro_f1")) == 3
+    assert {"batch_size", "learning_rate", "model", "data"} <= set(table_with(at, "key")["key"])
+    assert {"overlaid_curves_classification", "confusion_difference", "per_class_deltas"} <= set(plotly_keys(at))
+    curves = chart_spec(at, "overlaid_curves_classification")
+    assert [t["name"] for t in curves["data"]] == ["mx-sample", "mx-sample-lr"]
+    assert curves["data"][0]["line"]["color"] != curves["data"][1]["line"]["color"]
+    deltas = chart_spec(at, "per_class_deltas")
+    assert [t["name"] for t in deltas["data"]] == ["recall", "F1"]
+    assert set(deltas["data"][0]["text"]) == {"+0.0"}  # the same weights: no change
+
+    # A keypoint run among them: its curves get their own axes, in pixels.
+    monkeypatch.setenv("FER_RUN_ROOTS", f"{env_roots()}:{committed_runs(tmp_path / 'kp', 'keypoint_cnn-keypoints')}")
+    at = open_page(COMPARE)
+    at.multiselect(key="runs").set_value(["runs/mx-sample", "runs/mx-sample-lr", "kp/keypoint_cnn-keypoints"])
+    ok(at)
+    assert len(table_with(at, "macro-F1 (%)")) == 3
+    assert {"overlaid_curves_classification", "overlaid_curves_keypoints"} <= set(plotly_keys(at))
+    at.selectbox(key="curve_metric_keypoints").set_value("rmse")
+    ok(at)
+    keypoints = chart_spec(at, "overlaid_curves_keypoints")
+    assert [t["name"] for t in keypoints["data"]] == ["keypoint_cnn-keypoints"]
+    assert keypoints["layout"]["yaxis"]["title"]["text"] == "RMSE (px)"
 
 
 def test_compare_page_needs_two_runs(empty_env):
