@@ -174,11 +174,12 @@ def test_dataset_browser_tabs_and_a_click_on_a_face(server):
     choose(page, "Split", "PublicTest")  # other faces on the page: the details go
     page.get_by_text("Click a face in the grid").wait_for(timeout=60_000)
     assert page.get_by_text(third, exact=True).count() == 0
-    for tab, shot in (("Label distribution", "dataset_distribution"), ("Audit", "dataset_audit")):
+    for tab, shot, last in (("Label distribution", "dataset_distribution", "Samples per class and split"),
+                            ("Audit", "dataset_audit", "Near-duplicate pairs (across splits first)")):
         open_tab(page, tab)
+        page.get_by_text(last, exact=True).wait_for(timeout=60_000)
         page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"), full_page=True)
         assert page.locator('[data-testid="stException"]').count() == 0, shot
-    page.get_by_text("Near-duplicate pairs").wait_for(timeout=60_000)
 
     choose(page, "Dataset", "ckplus48")
     choose(page, "Model", re.compile(r"^emotion \(default\)"))
