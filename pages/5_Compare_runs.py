@@ -37,9 +37,12 @@ names = short_names([r.label for r in picked])  # as the table, the legends and 
 colors = run_colors([names[r.label] for r in picked])
 
 st.subheader("Metrics")
-st.dataframe(views.comparison_display(comparison_table(picked)), hide_index=True, key="metrics_table")
-st.caption("Scores on each run's test split. ms per face: one face at a time (batch of 1, median), with the "
-           "runtime and on the CPU named beside it; times measured on different CPUs do not compare.")
+table = comparison_table(picked)
+st.dataframe(views.comparison_display(table), hide_index=True, key="metrics_table")
+notes = views.latency_notes(table)
+st.caption("Scores on each run's test split. ms per face: one face at a time (batch of 1, median), measured "
+           + ("with " + "; ".join(notes) if notes else "for none of these runs")
+           + ". Times measured on different CPUs do not compare.")
 
 st.subheader("Curves")
 curves = curves_table(picked)
@@ -51,7 +54,8 @@ else:
     log_scale = b.toggle("Log scale", value=False, key="curve_log")
     for task, part in curves_by_task(curves, picked).items():
         metrics = list(dict.fromkeys(part["metric"]))
-        metric = st.selectbox(f"Metric ({task} runs: their own axes)", metrics, key=f"curve_metric_{task}")
+        metric = st.selectbox(f"Metric of the {task} runs (on axes of their own)", metrics,
+                              key=f"curve_metric_{task}")
         st.plotly_chart(views.overlaid_runs_figure(part, metric, split, task, names, colors, log_scale),
                         key=f"overlaid_curves_{task}")
 

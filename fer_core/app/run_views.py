@@ -73,14 +73,25 @@ def per_keypoint_display(metrics):
 
 
 def comparison_display(table):
-    """``comparison.comparison_table`` as shown: figures with their digits and thousands separators."""
-    shown = table.copy()
+    """``comparison.comparison_table`` as shown: figures with their digits and thousands separators (how
+    ms per face was measured, a long text, goes under the table: ``latency_notes``)."""
+    shown = table.drop(columns=["ms per face measured with"], errors="ignore")  # said under it: ``latency_notes``
     formats = {"accuracy (%)": "{:.2f}", "macro-F1 (%)": "{:.2f}", "RMSE (px)": "{:.3f}", "parameters": "{:,.0f}",
                "ms per face": "{:.2f}", "epochs": "{:,.0f}"}
     for column, pattern in formats.items():
         if column in shown:
             shown[column] = [NOT_AVAILABLE if v is None or pd.isna(v) else pattern.format(v) for v in shown[column]]
     return shown.fillna(NOT_AVAILABLE)
+
+
+def latency_notes(table):
+    """What the ms per face of a ``comparison.comparison_table`` were measured with, one line per way:
+    "Keras predict_on_batch on AMD EPYC, ... (mx-sample, mx-sample-lr)"; [] when no run has a time."""
+    if "ms per face measured with" not in table:
+        return []
+    measured = table.dropna(subset=["ms per face measured with"])
+    return [f"{note} ({', '.join(part['run'])})" for note, part in measured.groupby("ms per face measured with",
+                                                                                  sort=False)]
 
 
 def config_display(rows, names):
@@ -155,7 +166,7 @@ def overlaid_runs_figure(curves, metric, split, task, names, colors, log_scale=F
         figure.add_trace(go.Scatter(x=part["epoch"], y=part["value"] * factor, mode="lines+markers", name=name,
                                     line=dict(color=colors.get(name)), marker=dict(color=colors.get(name))))
     figure.update_layout(showlegend=True)
-    return _curve_layout(figure, f"{split} {axis_title} ({task})", chosen["epoch"], axis_title, log_scale, 380)
+    return _curve_layout(figure, f"{task} runs: {split} {axis_title}", chosen["epoch"], axis_title, log_scale, 380)
 
 
 # ---------------------------------------------------------------- the confusion matrix and its cells
@@ -268,11 +279,12 @@ def per_class_percent_figure(rows):
         values = [None if r.get(key) is None else 100 * r[key] for r in rows]
         bars.append(go.Bar(name=name, x=classes, y=[0 if v is None else v for v in values],
                            text=[NOT_AVAILABLE if v is None else "" for v in values], textposition="outside",
+                           textangle=-90, textfont=dict(size=10),
                            hovertemplate=[f"{c}: {name} {NOT_AVAILABLE if v is None else f'{v:.1f}%'}<extra></extra>"
                                           for c, v in zip(classes, values)]))
     figure = go.Figure(bars)
     figure.update_layout(barmode="group", yaxis=dict(range=[0, 105], title="%", ticksuffix="%"), height=340,
-                         title="Per-class scores (n/a: class absent from the test split, or never answered)",
+                         title="Per-class scores (test split)",
                          margin=dict(t=50, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.2))
     return figure
 

@@ -60,9 +60,13 @@ def test_headlines_caption_and_comparison_are_written_one_way(tmp_path):
     assert views.headline_items(keypoints) == [("test RMSE", "1.827 px"), ("test NME (inter-ocular)", "8.45%")]
     from fer_core.runs.comparison import comparison_table
 
-    shown = views.comparison_display(comparison_table([run, keypoints]))
+    table = comparison_table([run, keypoints])
+    shown = views.comparison_display(table)
     assert shown["parameters"].tolist() == ["4,774,791", "4,774,791"]
     assert shown["accuracy (%)"].tolist() == ["68.38", "n/a"] and shown["RMSE (px)"].tolist() == ["n/a", "1.827"]
+    assert views.latency_notes(table) == []  # neither measured a time
+    timed = pd.DataFrame({"run": ["a", "b", "c"], "ms per face measured with": ["Keras on X", None, "Keras on X"]})
+    assert views.latency_notes(timed) == ["Keras on X (a, c)"]
 
 
 def test_model_card_headings_are_demoted_but_not_code():

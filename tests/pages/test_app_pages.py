@@ -537,9 +537,10 @@ def test_compare_page(env, monkeypatch, tmp_path):
     assert [r.label for r in default_selection(load_runs())] == at.multiselect(key="runs").value
     metrics = table_with(at, "macro-F1 (%)")
     assert metrics["run"].tolist() == ["mx-sample", "mx-sample-lr"]  # short names
-    assert {"accuracy (%)", "parameters", "ms per face", "ms per face measured with"} <= set(metrics.columns)
+    assert {"accuracy (%)", "parameters", "ms per face"} <= set(metrics.columns)
     assert "RMSE (px)" not in metrics.columns
-    assert set(metrics["ms per face measured with"]) == {"Keras predict_on_batch, CPU not recorded"}
+    assert ("measured with Keras predict_on_batch, CPU not recorded (mx-sample, mx-sample-lr). Times measured on "
+            "different CPUs do not compare.") in texts(at)
     assert all("," in p for p in metrics["parameters"])  # thousands separators
     config = table_with(at, "key")
     assert config["key"].tolist() == ["batch_size", "learning_rate"]  # config.json order
