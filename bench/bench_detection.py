@@ -23,8 +23,10 @@ Sections (all by default):
                640x480 frame, rolled -40 to +40 degrees: found = a detection holding the face centre
                with a side within 0.5x-2x of the face's; prints the grid and each detector's range.
     speed      detect() on a 640x480 frame with one face (bench/bench_inference.py's frame), median
-               ms over --repeat calls, the detectors taking turns in blocks in the same process
-               (bench_inference.time_calls), with each one's ratio to Haar's time in the same run.
+               ms over --repeat calls, wall clock and CPU time (every thread's), the detectors
+               taking turns in blocks in the same process as in bench_inference.time_calls, with
+               each one's ratio to Haar's time in the same run; "blazeface, 2 threads" is
+               "blazeface" with two LiteRT threads per model instead of one.
 
 Detectors are built as the app builds them (``make_detector(name)``: Haar and LBP at a working size
 of 320; BlazeFace with ``blazeface.BLAZEFACE_THREADS`` LiteRT threads per model). Compare ratios,
@@ -160,6 +162,11 @@ def covered_range(values, found):
     return None if best is None else (values[best[0]], values[best[1]])
 
 
+def span_text(span, unit=""):
+    """ "A-B unit" for a (first, last) range, "none" for None."""
+    return "none" if span is None else f"{span[0]}-{span[1]}{unit}"
+
+
 def bench_sweep(detectors):
     astronaut = astronaut_bgr()
     frames = {(size, roll): sweep_frame(size, roll, astronaut) for size in SWEEP_SIZES for roll in SWEEP_ROLLS}
@@ -175,8 +182,7 @@ def bench_sweep(detectors):
         results[name] = {"grid": grid.astype(int).tolist(), "sizes_upright": upright,
                          "rolls_by_size": {str(k): v for k, v in rolls.items()}, "sizes_all_rolls": all_rolls,
                          "found": int(grid.sum()), "total": int(grid.size)}
-        print(f"  {name}: upright sizes {upright[0] if upright else '-'}-{upright[1] if upright else '-'} px; "
-              f"every roll at sizes {all_rolls[0] if all_rolls else '-'}-{all_rolls[1] if all_rolls else '-'} px; "
+        print(f"  {name}: upright sizes {span_text(upright, ' px')}; every roll at sizes {span_text(all_rolls, ' px')}; "
               f"{int(grid.sum())} of {grid.size} found")
         print("      size " + " ".join(f"{roll:>4d}" for roll in SWEEP_ROLLS) + "   rolls found")
         for i, size in enumerate(SWEEP_SIZES):
@@ -186,20 +192,53 @@ def bench_sweep(detectors):
     return results
 
 
+def time_both(functions, repeat, warmup=20, rounds=5):
+    """Median wall-clock and CPU milliseconds per call of each function, the functions taking turns
+    in blocks as bench_inference.time_calls does (so all share the machine's conditions).
+
+    CPU time is the process's (every thread's) time: on a busy machine it rises less than the
+    wall clock, which counts the waits for a core too.
+
+    Returns:
+        {name: (wall ms, cpu ms)}.
+    """
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    samples = {name: ([], []) for name in functions}
+    per_block = max(1, repeat // rounds)
+    for _ in range(rounds):
+        for name, function in functions.items():
+            for _ in range(per_block):
+                wall, cpu = time.perf_counter(), time.process_time()
+                function()
+                samples[name][0].append(time.perf_counter() - wall)
+                samples[name][1].append(time.process_time() - cpu)
+    return {name: (1000 * float(np.median(w)), 1000 * float(np.median(c))) for name, (w, c) in samples.items()}
+
+
 def bench_speed(detectors, repeat):
-    from bench_inference import make_frames, time_calls
+    from bench_inference import make_frames
 
     frame = make_frames()["1 face"]
+    if "blazeface" in detectors:  # the same with two LiteRT threads per model
+        from fer_core.inference.blazeface import BlazeFaceDetector
+
+        detectors = {**detectors, "blazeface, 2 threads": BlazeFaceDetector(num_threads=2)}
     faces = {name: len(detector.detect(frame)) for name, detector in detectors.items()}
     calls = {name: (lambda d=detector: d.detect(frame)) for name, detector in detectors.items()}
-    times = time_calls(calls, repeat, warmup=20)
-    print(f"\nspeed: detect() on a 640x480 frame with one face, median ms over {repeat} calls (faces found)")
+    times = time_both(calls, repeat)
+    print(f"\nspeed: detect() on a 640x480 frame with one face, median ms per call over {repeat} calls "
+          f"(wall clock, CPU time of all threads; faces found)")
     reference = times.get("haar")
-    for name, ms in times.items():
-        ratio = f"   Haar / this: {reference / ms:.1f}x" if reference and name != "haar" else ""
-        print(f"  {name:<16} {ms:7.3f} ms ({faces[name]}){ratio}")
-    return {"ms": times, "faces": faces, "ratio_haar_over": {n: reference / ms for n, ms in times.items()}
-            if reference else {}}
+    for name, (wall, cpu) in times.items():
+        ratio = (f"   Haar / this: {reference[0] / wall:.1f}x wall, {reference[1] / cpu:.1f}x CPU"
+                 if reference and name != "haar" else "")
+        print(f"  {name:<21} {wall:7.3f} ms wall {cpu:7.3f} ms CPU ({faces[name]}){ratio}")
+    return {"ms_wall": {n: t[0] for n, t in times.items()}, "ms_cpu": {n: t[1] for n, t in times.items()},
+            "faces": faces,
+            "haar_over_wall": {n: reference[0] / t[0] for n, t in times.items()} if reference else {},
+            "haar_over_cpu": {n: reference[1] / t[1] for n, t in times.items()} if reference else {}}
 
 
 # ---------------------------------------------------------------- main

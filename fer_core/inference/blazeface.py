@@ -42,8 +42,9 @@ BLAZEFACE_DIR = ASSETS_DIR / "detectors"
 # upright frontal face the right eye is on the image's left (as MTCNN's first landmark).
 BLAZEFACE_LANDMARKS = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear", "left_ear")
 
-# LiteRT threads per model: both are tiny, and a second thread costs more than it gives on a few
-# busy cores (bench/bench_detection.py measures it).
+# LiteRT threads per model: both models are small, and on the 2-core test machine a second thread
+# made a call slower, not faster (both models on a 640x480 frame: 10.6 ms with one thread, 11.9 ms
+# with two; bench/bench_detection.py's speed section measures both).
 BLAZEFACE_THREADS = 1
 
 # Overlap (IoU) above which two candidates are the same face and are blended (MediaPipe's 0.3).
@@ -102,9 +103,10 @@ class BlazeFaceDetector:
     """Finds faces with the BlazeFace short-range model, the full-range one, or both merged.
 
     Passes, in order, on the frame letterboxed into each model's input:
-        1. short range as the frame is (close faces, about 1/8 of the frame's longest side and more);
-        2. full range (small faces, from about 1/16 of the frame's longest side; poor on faces
-           that fill the frame);
+        1. short range as the frame is (close faces: from about 1/8 of the frame's longest side,
+           80 px in a 640x480 frame, rolled up to 40 degrees either way);
+        2. full range (small faces: from about 1/16 of the frame's longest side upright, 1/11 rolled
+           40 degrees; poor on faces that fill the frame);
         3. only when the passes before found no face: short range again with a border of
            ``tight_face_border`` around the frame (a face that fills the frame).
     Every pass's candidates are put onto Haar's framing and blended by ``weighted_nms``, so one call
