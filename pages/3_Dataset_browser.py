@@ -425,7 +425,7 @@ def embedding_tab(view):
     event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points", "box", "lasso"), key=key)
     chosen = [int(p["customdata"][1]) for p in (event.selection.points if event else []) if p.get("customdata")]
     if chosen:
-        st.write(f"{len(chosen)} selected faces:")
+        st.write(f"{views.format_count(len(chosen))} selected faces{', the first 60:' if len(chosen) > 60 else ':'}")
         shown = [keep[i] for i in chosen[:60]]
         st.markdown(thumbnails_html([thumbs[i] for i in shown], [ids[i] for i in shown]), unsafe_allow_html=True)
         first = keep[chosen[0]]
