@@ -49,7 +49,7 @@ def test_correct_box_moves_the_centre_and_scales_the_sides():
 # ---------------------------------------------------------------- Haar
 
 def test_haar_finds_the_astronauts_face(astronaut):
-    boxes = detect_faces(astronaut)
+    boxes = detect_faces(astronaut, "haar")
     assert len(boxes) == 1
     assert_is_astronaut_face(boxes[0])
     assert all(isinstance(v, int) for v in boxes[0])
@@ -64,28 +64,28 @@ def test_working_resolution_gives_the_same_face(astronaut, working_size):
 
 def test_boxes_are_in_full_frame_pixels(astronaut):
     big = cv2.resize(astronaut, (1536, 1536), interpolation=cv2.INTER_LINEAR)
-    boxes = detect_faces(big)  # detected at 320 pixels, mapped back x4.8
+    boxes = detect_faces(big, "haar")  # detected at 320 pixels, mapped back x4.8
     assert len(boxes) == 1
     assert_is_astronaut_face(boxes[0], scale=3.0)
 
 
 def test_gray_and_bgra_frames(astronaut):
-    reference = detect_faces(astronaut)[0]
+    reference = detect_faces(astronaut, "haar")[0]
     gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
     bgra = cv2.cvtColor(astronaut, cv2.COLOR_BGR2BGRA)
     for frame in (gray, gray[:, :, None], bgra):
-        boxes = detect_faces(frame)
+        boxes = detect_faces(frame, "haar")
         assert len(boxes) == 1 and box_iou(boxes[0], reference) > 0.9
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (10, 10, 3), (23, 500, 3), (480, 640, 3)])
 def test_no_face_in_tiny_or_blank_frames(shape):
-    assert detect_faces(np.full(shape, 127, np.uint8)) == []
+    assert detect_faces(np.full(shape, 127, np.uint8), "haar") == []
 
 
 def test_no_face_in_noise():
     rng = np.random.default_rng(0)
-    assert detect_faces(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)) == []
+    assert detect_faces(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), "haar") == []
 
 
 def lfw_hits(detector):
@@ -143,7 +143,7 @@ def test_bad_frames_raise_image_errors():
 def test_whole_image_detector_for_face_crops():
     crop = np.zeros((48, 40), np.uint8)
     assert detect_faces(crop, "none") == [(0, 0, 40, 48)]
-    assert detect_faces(crop) == []  # Haar cannot find a face that fills the image
+    assert detect_faces(crop, "haar") == []  # Haar cannot find a face that fills the image
 
 
 def test_detector_lookup():
