@@ -95,7 +95,6 @@ def test_a_click_on_a_confusion_cell_shows_its_faces(runs_server):
     page.get_by_text("True disgust, predicted fear: 5 faces").wait_for(timeout=60_000)
     wait_for_script(page)
     no_exception(page, "training_run_cell_clicked")
-    assert page.get_by_text("CK+48:disgust/", exact=False).count() >= 5  # the faces' ids
     page.get_by_text("Expected calibration error (ECE, 15 bins)").wait_for(timeout=30_000)
     shot_of(page, "reliability", "training_run_calibration")
 
