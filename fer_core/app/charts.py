@@ -49,34 +49,6 @@ def vote_figure(votes, names, title="FER+ votes (% of the annotators)"):
     return figure
 
 
-def curves_figure(history, metric, title=None):
-    """Train and validation curves of one metric of one run (history.csv)."""
-    import plotly.graph_objects as go
-
-    figure = go.Figure()
-    for column, name, dash in ((metric, "train", "solid"), (f"val_{metric}", "val", "dash")):
-        if column in history.columns:
-            figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name=name,
-                                        line=dict(dash=dash)))
-    figure.update_layout(title=title or metric, xaxis=epoch_axis(history["epoch"]), yaxis_title=metric, height=340,
-                         margin=dict(t=50, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.25))
-    return figure
-
-
-def overlaid_curves_figure(curves, metric, split="val"):
-    """One line per run of one metric (long table from ``fer_core.runs.records.curves_table``)."""
-    import plotly.graph_objects as go
-
-    figure = go.Figure()
-    chosen = curves[(curves["metric"] == metric) & (curves["split"] == split)]
-    for run, part in chosen.groupby("run", sort=False):
-        figure.add_trace(go.Scatter(x=part["epoch"], y=part["value"], mode="lines+markers", name=run))
-    figure.update_layout(title=f"{split} {metric}", xaxis=epoch_axis(chosen["epoch"]), yaxis_title=metric,
-                         height=380,
-                         margin=dict(t=50, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.3))
-    return figure
-
-
 def confusion_figure(matrix, label_names, normalized=False, title="Confusion matrix", diverging=False):
     """Heatmap of a confusion matrix (rows true, columns predicted) with the numbers written in."""
     import plotly.graph_objects as go
@@ -92,18 +64,6 @@ def confusion_figure(matrix, label_names, normalized=False, title="Confusion mat
     figure = go.Figure(heat)
     figure.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", height=460,
                          yaxis=dict(autorange="reversed"), margin=dict(t=50, b=40, l=70, r=10))
-    return figure
-
-
-def per_class_figure(rows):
-    """Grouped bars of per-class precision, recall and F1 (rows from ``runs.per_class_table``)."""
-    import plotly.graph_objects as go
-
-    classes = [r["class"] for r in rows]
-    figure = go.Figure([go.Bar(name=key, x=classes, y=[r[key] for r in rows])
-                        for key in ("precision", "recall", "f1")])
-    figure.update_layout(barmode="group", yaxis=dict(range=[0, 1]), height=340, title="Per-class metrics",
-                         margin=dict(t=50, b=40, l=40, r=10))
     return figure
 
 
