@@ -10,7 +10,9 @@ Sections (all by default):
                framed with a 30-pixel replicated border as tests/inference/test_detection.py does):
                faces found, and false alarms (any detection) on the non-faces.
     fer        FER2013 PrivateTest (3,589 faces) scaled up to 192x192 (bilinear), the face filling the
-               frame: found = a detection whose box holds the image centre.
+               frame: found = a detection whose box holds the image centre; then the shipped emotion
+               model's accuracy on the faces cut from each detector's box (a missed face counts as
+               wrong), beside its accuracy on the whole images, the framing it was trained on.
     keypoints  the keypoint set's test frames (630 whole frames, identity-disjoint from training;
                fer_core.data.keypoints): found = a detection whose box holds the centre of the
                annotated face; then the end-to-end error of the shipped keypoint model
@@ -53,7 +55,8 @@ from fer_core.config import KEYPOINT_INPUT_SIZE  # noqa: E402
 from fer_core.data.face_crops import KEYPOINT_MARGIN  # noqa: E402
 from fer_core.data.keypoints import ibug68_to_kaggle15, landmark_box, landmark_extent  # noqa: E402
 from fer_core.inference.detection import make_detector  # noqa: E402
-from scripts.face_sets import astronaut_bgr, fer2013_upscaled, keypoint_frames, lfw_framed, sweep_frame  # noqa: E402
+from scripts.face_sets import (astronaut_bgr, fer2013_labels, fer2013_upscaled, keypoint_frames, lfw_framed,  # noqa: E402
+                               sweep_frame)
 
 DETECTORS = ("haar", "lbp", "blazeface", "blazeface-short", "blazeface-full")
 SECTIONS = ("lfw", "fer", "keypoints", "sweep", "speed")
@@ -88,13 +91,35 @@ def bench_lfw(detectors):
 
 
 def bench_fer(detectors, limit=None):
+    from fer_core.inference.runtime import EmotionClassifier, default_model_path
+
     images = fer2013_upscaled("PrivateTest", 192, limit)
-    results = {}
-    print(f"\nFER2013 PrivateTest scaled to 192x192 ({len(images)} faces filling the frame): found")
+    labels, label_names = fer2013_labels("PrivateTest", limit)
+    emotion = EmotionClassifier.from_path(default_model_path("emotion"))  # the file the app runs
+    index = {name: i for i, name in enumerate(emotion.label_names)}
+    truth = np.array([index.get(label_names[label], -1) for label in labels])
+
+    def accuracy(boxes):
+        """Accuracy of the shipped emotion model on the faces cut from these boxes (None: missed, wrong)."""
+        right = [box is not None and int(np.argmax(emotion.predict(image, [box])[0])) == label
+                 for image, box, label in zip(images, boxes, truth)]
+        return 100.0 * float(np.mean(right))
+
+    whole = accuracy([(0, 0, 192, 192)] * len(images))
+    results = {"whole image": {"emotion_accuracy": whole}}
+    print(f"\nFER2013 PrivateTest scaled to 192x192 ({len(images)} faces filling the frame): found, and the "
+          f"shipped emotion model's accuracy through each box (a missed face counts as wrong; "
+          f"the whole image, as it was trained: {whole:.2f}%)")
     for name, detector in detectors.items():
-        found = sum(face_at(detector.detect(image), (96, 96)) is not None for image in images)
-        results[name] = {"found": found, "total": len(images), "percent": 100.0 * found / len(images)}
-        print(f"  {name:<16} {100.0 * found / len(images):5.1f}%  ({found} of {len(images)})")
+        boxes = []
+        for image in images:
+            face = face_at(detector.detect(image), (96, 96))
+            boxes.append(None if face is None else face.box)
+        found = sum(box is not None for box in boxes)
+        results[name] = {"found": found, "total": len(images), "percent": 100.0 * found / len(images),
+                         "emotion_accuracy": accuracy(boxes)}
+        print(f"  {name:<16} {100.0 * found / len(images):5.1f}%  ({found} of {len(images)})   "
+              f"emotion accuracy {results[name]['emotion_accuracy']:.2f}%")
     return results
 
 

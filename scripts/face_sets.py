@@ -59,6 +59,19 @@ def fer2013_upscaled(split="PrivateTest", size=192, limit=None):
     return [cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR) for image in images]
 
 
+def fer2013_labels(split="PrivateTest", limit=None):
+    """The labels of ``fer2013_upscaled``'s faces, in order, and FER2013's label names.
+
+    Returns:
+        (int array (N,), tuple of names).
+    """
+    from fer_core.data import load_dataset
+
+    dataset = load_dataset("fer2013").subset(split)
+    labels = dataset.labels if limit is None else dataset.labels[:limit]
+    return labels, dataset.label_names
+
+
 def keypoint_frames(split="test", limit=None):
     """The keypoint set's whole frames of one split, with their annotations.
 
