@@ -83,9 +83,9 @@ class Detection:
 
     @property
     def roll_degrees(self):
-        """Angle of the eye line (right eye -> left eye) in degrees, clockwise in the image
-        (y points down): 0 for level eyes; rotating the frame by it about a point levels them.
-        None without landmarks."""
+        """Angle of the eye line (right eye -> left eye) in degrees, y pointing down: 0 for level
+        eyes, positive when the face leans clockwise as shown. ``cv2.getRotationMatrix2D(centre,
+        roll_degrees, 1.0)`` turns the frame so the eyes are level. None without landmarks."""
         if self.landmarks is None:
             return None
         (x0, y0), (x1, y1) = self.eyes
