@@ -17,11 +17,12 @@ from fer_core.app.live import (ICE_SERVERS_ENV, LOOPBACK_ICE_ENV, RECORD_PATH_EN
                                face_timeline, ice_servers, live_readout, patch_aioice_for_loopback,
                                records_to_csv, rtc_configuration)
 from fer_core.app.video_analysis import face_timeline_figure
-from fer_core.inference.pipeline import FacePipeline
+from fer_core.inference.analysis import LIVE_ANALYSIS
 from fer_core.app.resources import detector_for_stream, inference_sidebar, use_app_navigation
-from fer_core.app.page_helpers import FLIP_TTA_HELP, FLIP_TTA_LABEL, STREAM_DETECTORS, uncertain_rule
+from fer_core.app.page_helpers import (FACE_MESH_HELP, FACE_MESH_LABEL, FLIP_TTA_HELP, FLIP_TTA_LABEL, STREAM_DETECTORS,
+                                       uncertain_rule)
 
-SMOOTHING_FRAMES = 5
+SMOOTHING_FRAMES = LIVE_ANALYSIS.smoothing
 HISTORY_FRAMES = 30 * 60 * 10  # the session kept for the CSV: 10 minutes at 30 fps
 
 use_app_navigation()  # a first visit by this page's URL: under app.py's navigation
@@ -51,7 +52,9 @@ with settings_box:
                                "(by its number).")
     keypoints_on = st.toggle("Keypoints", value=False, disabled=models.keypoints is None,
                              help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))
-    flip_tta = st.toggle(FLIP_TTA_LABEL, value=False, disabled=models.emotion is None, help=FLIP_TTA_HELP)
+    flip_tta = st.toggle(FLIP_TTA_LABEL, value=LIVE_ANALYSIS.flip_tta, disabled=models.emotion is None,
+                         help=FLIP_TTA_HELP)
+    mesh_on = st.toggle(FACE_MESH_LABEL, value=LIVE_ANALYSIS.face_mesh, help=FACE_MESH_HELP)
     readout_on = st.toggle("FPS on the video", value=True,
                            help="Frames per second and the median time per frame over the last second, "
                                 "drawn on the video; off: shown below it instead.")
@@ -60,17 +63,19 @@ servers, ice_error = read_ice_servers()
 if ice_error:
     st.error(ice_error)
 
-settings = (detector_name, smoothing, keypoints_on, flip_tta, str(models.emotion_path), str(models.keypoints_path))
+settings = (detector_name, smoothing, keypoints_on, flip_tta, mesh_on, str(models.emotion_path),
+            str(models.keypoints_path))
 if "live_annotator" not in st.session_state:
     st.session_state.live_history = deque(maxlen=HISTORY_FRAMES)
     st.session_state.live_annotator = LiveAnnotator(None, record_path=os.environ.get(RECORD_PATH_ENV))
 annotator = st.session_state.live_annotator
 if st.session_state.get("live_settings") != settings or annotator.pipeline is None:
+    analysis_choice = LIVE_ANALYSIS.with_changes(detector=detector_name, flip_tta=flip_tta, face_mesh=mesh_on,
+                                                 smoothing=SMOOTHING_FRAMES if smoothing else 0)
     with st.spinner(f"Loading the {detector_name} detector..."):
-        detector = detector_for_stream(detector_name)
-    annotator.configure(pipeline=FacePipeline(
-        detector, models.emotion, models.keypoints if keypoints_on else None,
-        smoothing=SMOOTHING_FRAMES if smoothing else 0, flip_tta=flip_tta, track=True))
+        detector = detector_for_stream(analysis_choice.detector, analysis_choice.detect_size)
+    annotator.configure(pipeline=analysis_choice.pipeline(
+        models.emotion, models.keypoints if keypoints_on else None, detector=detector, track=True))
     st.session_state.live_settings = settings
 annotator.configure(draw_keypoints=keypoints_on, show_readout=readout_on)
 

@@ -13,11 +13,11 @@ from fer_core.errors import FerStudioError
 from fer_core.app.photo import (MAX_MEGAPIXELS, MAX_UPLOAD_MB, SAMPLE_NAME, UPLOAD_TYPES, WORKING_PIXELS,
                                 EncodedImages, PixelBudget, analyse_photo, download_name, face_title,
                                 probability_figure, sample_photo)
-from fer_core.inference.pipeline import FacePipeline
+from fer_core.inference.analysis import PHOTO_ANALYSIS
 from fer_core.inference.saliency import explain_face, keras_model_of, overlay_heatmap
 from fer_core.app.resources import cached_detector, inference_sidebar, use_app_navigation
-from fer_core.app.page_helpers import (FLIP_TTA_HELP, FLIP_TTA_LABEL, PHOTO_DETECTORS, analysis_settings,
-                                       confidence_note)
+from fer_core.app.page_helpers import (FACE_MESH_HELP, FACE_MESH_LABEL, FLIP_TTA_HELP, FLIP_TTA_LABEL, PHOTO_DETECTORS,
+                                       analysis_settings, confidence_note)
 
 use_app_navigation()  # a first visit by this page's URL: under app.py's navigation
 
@@ -36,7 +36,9 @@ models, picked, detector_name, settings_box = inference_sidebar("photo", "Photo 
 with settings_box:
     keypoints_on = st.toggle("Keypoints", value=True, disabled=models.keypoints is None,
                              help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))
-    flip_tta = st.toggle(FLIP_TTA_LABEL, value=True, disabled=models.emotion is None, help=FLIP_TTA_HELP)
+    flip_tta = st.toggle(FLIP_TTA_LABEL, value=PHOTO_ANALYSIS.flip_tta, disabled=models.emotion is None,
+                         help=FLIP_TTA_HELP)
+    mesh_on = st.toggle(FACE_MESH_LABEL, value=PHOTO_ANALYSIS.face_mesh, help=FACE_MESH_HELP)
     saliency_on = st.toggle("Saliency map", value=False, disabled=models.emotion is None,
                             help="Which part of each face drove its top emotion.")
     saliency_method = st.radio("Saliency method", ["occlusion", "grad-cam"], disabled=not saliency_on,
@@ -70,13 +72,15 @@ if not photos:
     st.info("Upload a photo, take one, or turn on **Try a sample** to see the analysis.")
     st.stop()
 
+# The same settings as `python -m fer_core predict` on a photo (fer_core.inference.analysis), with this page's choices.
+analysis_choice = PHOTO_ANALYSIS.with_changes(detector=detector_name, flip_tta=flip_tta, face_mesh=mesh_on)
 with st.spinner(f"Loading the {detector_name} detector..."):
-    detector = cached_detector(detector_name)
-pipeline = FacePipeline(detector, models.emotion, models.keypoints if keypoints_on else None, flip_tta=flip_tta)
+    detector = cached_detector(analysis_choice.detector, analysis_choice.detect_size)
+pipeline = analysis_choice.pipeline(models.emotion, models.keypoints if keypoints_on else None, detector=detector)
 calibrated = models.emotion is not None and models.emotion.adjustment is not None
 settings = analysis_settings(picked["emotion"].runtime if models.emotion else None,
                              picked["keypoints"].runtime if keypoints_on and models.keypoints else None,
-                             detector_name, detector, flip_tta, calibrated)
+                             analysis_choice, detector, calibrated)
 if models.emotion is not None:
     st.caption(confidence_note(calibrated))
 
@@ -117,7 +121,8 @@ for number, (name, source) in enumerate(photos):
                         keras_model = grad_cam_model(models.emotion, str(models.emotion.source))
                     shown = models.emotion.label_names.index(result.label) if result.label else None
                     saliency = explain_face(models.emotion, analysis.image, result.box, saliency_method,
-                                            class_index=shown, keras_model=keras_model)  # the label shown
+                                            class_index=shown, keras_model=keras_model,  # the label shown
+                                            angle=result.roll)  # on the crop the model saw
                 except FerStudioError as error:
                     st.error(f"No saliency map: {error}")
                     continue

@@ -11,16 +11,16 @@ import time
 
 import streamlit as st
 
-from fer_core.app.page_helpers import (FLIP_TTA_HELP, FLIP_TTA_LABEL, VIDEO_DETECTORS, analysis_settings,
-                                       confidence_note)
+from fer_core.app.page_helpers import (FACE_MESH_HELP, FACE_MESH_LABEL, FLIP_TTA_HELP, FLIP_TTA_LABEL, VIDEO_DETECTORS,
+                                       analysis_settings, confidence_note)
 from fer_core.app.photo import download_name
 from fer_core.app.resources import detector_for_stream, inference_sidebar, use_app_navigation
 from fer_core.app.video_analysis import (MAX_VIDEO_MB, VIDEO_TYPES, analyse_upload, face_timeline_figure,
                                          new_work_dir, remove_work_dir)
 from fer_core.errors import FerStudioError
-from fer_core.inference.pipeline import FacePipeline
+from fer_core.inference.analysis import VIDEO_ANALYSIS
 
-SMOOTHING_FRAMES = 5
+SMOOTHING_FRAMES = VIDEO_ANALYSIS.smoothing
 
 use_app_navigation()  # a first visit by this page's URL: under app.py's navigation
 
@@ -41,9 +41,11 @@ with settings_box:
     smoothing = st.toggle("Smooth labels over frames", value=True, disabled=models.emotion is None,
                           help=f"Averages each face's probabilities over its last {SMOOTHING_FRAMES} processed "
                                "frames (by its number).")
-    flip_tta = st.toggle(FLIP_TTA_LABEL, value=False, disabled=models.emotion is None, help=FLIP_TTA_HELP)
+    flip_tta = st.toggle(FLIP_TTA_LABEL, value=VIDEO_ANALYSIS.flip_tta, disabled=models.emotion is None,
+                         help=FLIP_TTA_HELP)
     keypoints_on = st.toggle("Keypoints", value=False, disabled=models.keypoints is None,
                              help=models.notes.get("keypoints", "Draw the 15 facial keypoints."))
+    mesh_on = st.toggle(FACE_MESH_LABEL, value=VIDEO_ANALYSIS.face_mesh, help=FACE_MESH_HELP)
 
 upload = st.file_uploader("Video", type=list(VIDEO_TYPES), max_upload_size=MAX_VIDEO_MB)
 done = st.session_state.get("video_result")  # upload id, settings, analysis, summary
@@ -53,7 +55,7 @@ if upload is None:
     st.info("Upload a video to see its faces numbered, labelled and followed over time.")
     st.stop()
 
-settings = (detector_name, int(every), smoothing, flip_tta, keypoints_on, str(models.emotion_path),
+settings = (detector_name, int(every), smoothing, flip_tta, keypoints_on, mesh_on, str(models.emotion_path),
             str(models.keypoints_path))
 result_files = (done["analysis"].video_path, done["analysis"].csv_path) if done else ()
 fresh = done is not None and done["upload"] == upload.file_id and all(path.is_file() for path in result_files)
@@ -62,9 +64,12 @@ if fresh and done["settings"] != settings:
     fresh = not st.button("Analyse again with these settings", type="primary")
 
 if not fresh:
-    detector = detector_for_stream(detector_name)
-    pipeline = FacePipeline(detector, models.emotion, models.keypoints if keypoints_on else None,
-                            smoothing=SMOOTHING_FRAMES if smoothing else 0, flip_tta=flip_tta, track=True)
+    # The settings of `python -m fer_core predict` on a video (fer_core.inference.analysis), with this page's choices.
+    analysis_choice = VIDEO_ANALYSIS.with_changes(detector=detector_name, flip_tta=flip_tta, face_mesh=mesh_on,
+                                                  smoothing=SMOOTHING_FRAMES if smoothing else 0)
+    detector = detector_for_stream(analysis_choice.detector, analysis_choice.detect_size)
+    pipeline = analysis_choice.pipeline(models.emotion, models.keypoints if keypoints_on else None, detector=detector,
+                                        track=True)
     st.session_state.pop("video_result", None)
     # The previous analysis's folder goes, even one a rerun interrupted (a setting changed meanwhile).
     st.session_state["video_folder"] = folder = new_work_dir(previous=st.session_state.get("video_folder"))
@@ -87,7 +92,7 @@ if not fresh:
     calibrated = models.emotion is not None and models.emotion.adjustment is not None
     summary = analysis_settings(picked["emotion"].runtime if models.emotion else None,
                                 picked["keypoints"].runtime if keypoints_on and models.keypoints else None,
-                                detector_name, detector, flip_tta, calibrated)
+                                analysis_choice, detector, calibrated)
     done = {"upload": upload.file_id, "settings": settings, "analysis": analysis,
             "summary": f"{summary} · one frame in {int(every)} · analysed in {time.perf_counter() - started:.1f} s",
             "calibrated": calibrated}

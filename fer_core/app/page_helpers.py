@@ -43,19 +43,28 @@ FLIP_TTA_LABEL = "Average with the mirrored face"
 FLIP_TTA_HELP = ("Flip test-time augmentation: each face is classified as it is and mirrored, and the two results "
                  "are averaged. More accurate (see the model card), at twice the classifier's time.")
 
-# The face detectors the inference pages offer, in their order, and what each is (a detector the
-# installed fer_core.inference.detection does not know is left out: ``detector_options``).
+# The face detectors the inference pages offer, in their order (the first is a page's default), and what
+# each is (a detector the installed fer_core.inference.detection does not know is left out: ``detector_options``).
 DETECTOR_HELP = {
-    "haar-track": "OpenCV Haar every 10 frames, in between a search around the last faces (fastest)",
-    "haar": "OpenCV's Haar cascade on every frame (fast)",
+    "blazeface": ("MediaPipe's BlazeFace through LiteRT, its short- and full-range models on every image: close, "
+                  "small, tilted and tight faces (the default for photos and videos)"),
+    "blazeface-fast": ("BlazeFace's short-range model, and its full-range one only when that finds no face or the "
+                       "frame is larger than 640 px: a third of blazeface's time on a webcam's 640x480 frame, "
+                       "missing only a far face under about 80 px beside a nearer one (the live default)"),
+    "blazeface-short": "BlazeFace's short-range model alone: faces within about 2 m of the camera",
+    "haar-track": "OpenCV Haar every 10 frames, in between a search around the last faces",
+    "haar": "OpenCV's Haar cascade (misses faces that fill the frame, and tilted ones)",
     "lbp": "OpenCV's LBP cascade, about 3x faster than haar",
-    "blazeface": "MediaPipe's BlazeFace short and full range through LiteRT (fast; also small and tilted faces)",
-    "mtcnn": "slower, more robust; loads TensorFlow",
+    "mtcnn": "slower; loads TensorFlow",
     "none": "the whole image is one face (for face crops)",
 }
-STREAM_DETECTORS = ("haar-track", "haar", "lbp", "blazeface", "mtcnn")  # Live webcam
-PHOTO_DETECTORS = ("haar", "lbp", "blazeface", "mtcnn", "none")
-VIDEO_DETECTORS = ("haar", "haar-track", "lbp", "blazeface", "mtcnn")
+STREAM_DETECTORS = ("blazeface-fast", "blazeface-short", "blazeface", "haar-track", "haar", "lbp", "mtcnn")  # Live
+PHOTO_DETECTORS = ("blazeface", "haar", "lbp", "mtcnn", "none")
+VIDEO_DETECTORS = ("blazeface", "blazeface-fast", "haar", "haar-track", "lbp", "mtcnn")
+# The Photo, Live and Video pages' switch for the 468-point face mesh (off by default).
+FACE_MESH_LABEL = "Face mesh"
+FACE_MESH_HELP = ("Draws MediaPipe's 468-point face mesh on each face (its face landmark model through LiteRT, "
+                  "one run per face).")
 
 
 def detector_options(names):
@@ -93,30 +102,26 @@ def confidence_note(calibrated):
     return f"{what} A face is *uncertain* when {uncertain_rule(calibrated)}."
 
 
-def analysis_settings(emotion_runtime, keypoints_runtime, detector_name, detector, flip_tta, calibrated=False):
+def analysis_settings(emotion_runtime, keypoints_runtime, settings, detector=None, calibrated=False):
     """The line under a result that says what produced it.
 
     Arguments:
         emotion_runtime: the file that ran and how (``ModelChoice.runtime``), or None without an emotion model.
         keypoints_runtime: the same for the keypoint model, or None when keypoints were off.
-        detector_name: the detector picked ("haar", ...); detector: its instance (for its working size).
-        flip_tta: whether each face was also classified mirrored.
+        settings: the ``fer_core.inference.analysis.AnalysisSettings`` the pipeline was built from.
+        detector: the detector instance that ran (for a cascade's working size), else the settings' own.
         calibrated: whether the probabilities were calibrated (``EmotionClassifier.adjustment``).
 
     Returns:
         e.g. "Emotion: emotion_int8.tflite (LiteRT int8), calibrated · keypoints: keypoints.tflite
-        (LiteRT float32) · detector: haar at 320 px (frames scaled down to it on the long side) · flip TTA on".
+        (LiteRT float32) · detector: blazeface · faces turned upright (eyes level) · flip TTA on"
+        (``AnalysisSettings.describe`` after the models).
     """
-    working_size = getattr(detector, "working_size", None) or getattr(getattr(detector, "full", None),
-                                                                      "working_size", None)
     parts = [f"Emotion: {emotion_runtime}{', calibrated' if calibrated else ''}" if emotion_runtime
              else "No emotion model"]
     if keypoints_runtime:
         parts.append(f"keypoints: {keypoints_runtime}")
-    parts.append(f"detector: {detector_name}" + (f" at {working_size} px (frames scaled down to it on the long side)"
-                                                 if working_size else ""))
-    if emotion_runtime:
-        parts.append(f"flip TTA {'on' if flip_tta else 'off'}")
+    parts.append(settings.describe(detector, emotion=bool(emotion_runtime)))
     return " · ".join(parts)
 
 

@@ -1,7 +1,9 @@
 """The photo page's logic: decode an upload safely, run the pipeline, make the downloads and charts.
 
-``analyse_photo(name, source, pipeline)`` is the whole page in one call: it
-decodes the photo in memory (``fer_core.inference.imageio.decode_image``: size limits,
+``analyse_photo(name, source, pipeline)`` is the whole page in one call, and
+``python -m fer_core predict`` runs it on each photo too (with the same
+``fer_core.inference.analysis.PHOTO_ANALYSIS`` settings, so that a photo gets the same
+faces and labels from both): it decodes the photo in memory (``fer_core.inference.imageio.decode_image``: size limits,
 EXIF rotation, a large photo decoded at a bounded working size; nothing is written
 to disk), finds and classifies the faces, draws them, encodes the image shown, and
 returns everything the page shows and offers for download, with the time the user
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 
 from fer_core.errors import ImageError
+from fer_core.inference.analysis import analysis_record
 from fer_core.inference.imageio import MAX_PIXELS, DecodedImage, decode_image, open_image
 from fer_core.inference.overlay import draw_results, label_color
 from fer_core.inference.pipeline import results_to_json
@@ -45,13 +48,15 @@ class PhotoAnalysis:
         name: the photo's name (upload file name, "camera.jpg", the sample's).
         image: uint8 BGR, as decoded: at most ``WORKING_PIXELS`` (boxes and keypoints are in its pixels).
         results: the faces' ``FaceResult`` list, largest first.
-        annotated: uint8 BGR with boxes, labels (and keypoints when asked).
+        annotated: uint8 BGR with boxes, labels (and keypoints when asked); None when not displayed.
         timings: seconds: the pipeline's stages ("detect", ..., "total": the whole pipeline), and
             "decode", "draw", "encode" (the image shown) and "waited" (all of it, as the user waited).
         original_size: (width, height) of the photo as uploaded, upright.
         notices: one-line remarks for the user (e.g. only an animation's first frame is used).
         shown: the annotated image as JPEG bytes, at most ``DISPLAY_MAX_WIDTH`` wide: what the page shows.
         encoded: the ``EncodedImages`` that made ``shown`` (``png_bytes`` uses it too).
+        record: what produced the result: {"detector": settings, "models": files}
+            (``fer_core.inference.analysis.analysis_record``).
     """
 
     name: str
@@ -63,15 +68,16 @@ class PhotoAnalysis:
     notices: list = field(default_factory=list)
     shown: bytes = None
     encoded: object = None
+    record: dict = field(default_factory=dict)
 
     def to_json(self):
-        """The photo's results: ``{"image", "width", "height", "original_width", "original_height", "faces"}``;
-        boxes and keypoints are in the pixels of ``width`` x ``height``, the size analysed."""
+        """The photo's results: ``{"image", "width", "height", "original_width", "original_height", "detector",
+        "models", "faces"}``; boxes and keypoints are in the pixels of ``width`` x ``height``, the size analysed."""
         height, width = self.image.shape[:2]
         original_width, original_height = self.original_size or (width, height)
         return {"image": self.name, "width": int(width), "height": int(height),
                 "original_width": int(original_width), "original_height": int(original_height),
-                **results_to_json(self.results)}
+                **self.record, **results_to_json(self.results)}
 
     def png_bytes(self):
         """The annotated image as PNG bytes (encoded once per session when ``encoded`` is set)."""
@@ -160,24 +166,25 @@ class EncodedImages:
 # ---------------------------------------------------------------- pure helpers
 
 def check_upload_size(name, size, max_bytes=MAX_UPLOAD_BYTES):
-    """Refuses files over the upload limit (one line).
+    """Refuses files over the upload limit (one line); ``max_bytes`` None: no limit.
 
     Raises:
         ImageError: e.g. "big.png: 25.3 MB, over the 20 MB limit".
     """
-    if size > max_bytes:
+    if max_bytes is not None and size > max_bytes:
         raise ImageError(f"{name}: {size / 1048576:.1f} MB, over the {max_bytes / 1048576:.0f} MB limit")
 
 
-def decode_photo(name, source, max_bytes=MAX_UPLOAD_BYTES, budget=None):
+def decode_photo(name, source, max_bytes=MAX_UPLOAD_BYTES, budget=None, min_side=MIN_PHOTO_SIDE):
     """Decodes an uploaded or captured photo in memory, at most ``WORKING_PIXELS`` large.
 
     Arguments:
         name: its file name (for messages).
         source: bytes, a binary file object (Streamlit's ``UploadedFile``), or an
             already decoded BGR uint8 array (the sample).
-        max_bytes: largest file accepted.
+        max_bytes: largest file accepted (None: any).
         budget: a ``PixelBudget`` to charge, or None.
+        min_side: smallest short side accepted (``predict`` takes any: it says "no face").
 
     Returns:
         ``fer_core.inference.imageio.DecodedImage``: the BGR image, the photo's own size, notices.
@@ -197,7 +204,7 @@ def decode_photo(name, source, max_bytes=MAX_UPLOAD_BYTES, budget=None):
         if budget is not None:
             width, height = open_image(data).size  # from the header, before any pixel is decoded
             budget.take(name, min(width * height, WORKING_PIXELS))
-        return decode_image(data, working_pixels=WORKING_PIXELS, min_side=MIN_PHOTO_SIDE)
+        return decode_image(data, working_pixels=WORKING_PIXELS, min_side=min_side)
     except ImageError as error:
         message = str(error)
         raise ImageError(message if message.startswith(f"{name}: ") else f"{name}: {message}") from None
@@ -279,16 +286,20 @@ def sample_photo():
 
 # ---------------------------------------------------------------- named entry point
 
-def analyse_photo(name, source, pipeline, draw_keypoints=True, budget=None, encoded=None):
+def analyse_photo(name, source, pipeline, draw_keypoints=True, budget=None, encoded=None, display=True,
+                  max_bytes=MAX_UPLOAD_BYTES, min_side=MIN_PHOTO_SIDE):
     """Decodes a photo, finds and classifies its faces, draws them and encodes the image shown.
 
     Arguments:
         name: the photo's name.
         source: bytes, a file object, or a BGR array (see ``decode_photo``).
-        pipeline: a ``FacePipeline`` (no smoothing: photos are independent).
+        pipeline: a ``FacePipeline`` (no smoothing: photos are independent), e.g.
+            ``fer_core.inference.analysis.PHOTO_ANALYSIS.pipeline(emotion, keypoints)``.
         draw_keypoints: draw the keypoints on the annotated image.
         budget: a ``PixelBudget`` shared by the photos of one page run, or None.
         encoded: the session's ``EncodedImages`` (a rerun then reuses the encoded images), or None.
+        display: draw and encode the image shown (``predict`` without ``--out`` needs neither).
+        max_bytes, min_side: the file's and the image's limits (``decode_photo``).
 
     Returns:
         ``PhotoAnalysis``; ``timings["waited"]`` is the time the user waited: decoding, the
@@ -298,18 +309,21 @@ def analyse_photo(name, source, pipeline, draw_keypoints=True, budget=None, enco
         ImageError: the photo cannot be used (one line).
     """
     started = time.perf_counter()
-    decoded = decode_photo(name, source, budget=budget)
+    decoded = decode_photo(name, source, max_bytes=max_bytes, budget=budget, min_side=min_side)
     decoded_at = time.perf_counter()
     results = pipeline(decoded.image)
     analysed_at = time.perf_counter()
-    shown = results if draw_keypoints else [replace(r, keypoints=None) for r in results]
-    annotated = draw_results(decoded.image, shown)
+    annotated = jpeg = None
+    if display:
+        shown = results if draw_keypoints else [replace(r, keypoints=None) for r in results]
+        annotated = draw_results(decoded.image, shown)
     drawn_at = time.perf_counter()
-    encoded = encoded if encoded is not None else EncodedImages(max_entries=2)
-    jpeg = encoded.encode(annotated, ".jpg", max_width=DISPLAY_MAX_WIDTH)
+    if display:
+        encoded = encoded if encoded is not None else EncodedImages(max_entries=2)
+        jpeg = encoded.encode(annotated, ".jpg", max_width=DISPLAY_MAX_WIDTH)
     done = time.perf_counter()
     timings = {**pipeline.timings, "decode": decoded_at - started, "total": analysed_at - decoded_at,
                "draw": drawn_at - analysed_at, "encode": done - drawn_at, "waited": done - started}
     return PhotoAnalysis(name=name, image=decoded.image, results=results, annotated=annotated, timings=timings,
                          original_size=decoded.original_size, notices=list(decoded.notices), shown=jpeg,
-                         encoded=encoded)
+                         encoded=encoded, record=analysis_record(pipeline))

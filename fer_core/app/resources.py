@@ -256,9 +256,15 @@ def inference_sidebar(page, title, detectors):
 
 
 @st.cache_resource(show_spinner="Loading the face detector...")
-def cached_detector(name):
-    """``make_detector(name)``, once per server process (detectors are thread-safe)."""
-    return make_detector(name)
+def cached_detector(name, working_size=None):
+    """``make_detector(name, working_size=...)``, once per server process (detectors are thread-safe).
+
+    Arguments:
+        name: a detector name.
+        working_size: the longest side Haar, LBP and MTCNN search at (``AnalysisSettings.detect_size``);
+            None: the detector's own default.
+    """
+    return make_detector(name, **({"working_size": working_size} if working_size else {}))
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
@@ -291,7 +297,8 @@ def use_app_navigation():
         st.rerun()
 
 
-def detector_for_stream(name):
+def detector_for_stream(name, working_size=None):
     """The detector for one video stream: a new tracking detector (it follows one stream),
-    or the shared instance of a stateless one."""
-    return make_detector(name) if name == "haar-track" else cached_detector(name)
+    or the shared instance of a stateless one (see ``cached_detector``)."""
+    options = {"working_size": working_size} if working_size else {}
+    return make_detector(name, **options) if name == "haar-track" else cached_detector(name, working_size)

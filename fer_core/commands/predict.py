@@ -9,6 +9,11 @@ from pathlib import Path
 import cv2
 
 from fer_core.errors import FerStudioError, ImageError, ModelError, file_problem
+from fer_core.inference.analysis import PHOTO_ANALYSIS, VIDEO_ANALYSIS
+from fer_core.inference.detection import DETECTORS
+
+# Every detector but the tracking one, which follows a single stream.
+PREDICT_DETECTORS = tuple(name for name in DETECTORS if name != "haar-track")
 
 HELP = "find faces in images, folders or videos and predict their emotion and keypoints"
 
@@ -21,14 +26,26 @@ Inputs: image files, video files (by suffix: .mp4 .avi .mov .mkv .webm .m4v
 
 Output: one line per image (or per video) on stdout; with --json one JSON
 object per image, or per processed frame of a video:
-  {"path": ..., "faces": [{"box": [x, y, w, h], "label": NAME,
-   "probs": {NAME: p}, "keypoints": {NAME: [x, y]}}]}
-(video lines also have "frame" and "time_s"). With --out DIR: annotated
-images (and DIR/NAME.json), and for videos an annotated DIR/NAME.mp4 and a
-per-face DIR/NAME.csv.
+  {"path": ..., "detector": {"name": ..., "detect_size": ..., "flip_tta": ...,
+   "align": ..., "smoothing": ..., "face_mesh": ...},
+   "models": {"emotion": FILE, "keypoints": FILE},
+   "faces": [{"box": [x, y, w, h], "label": NAME, "probs": {NAME: p},
+   "keypoints": {NAME: [x, y]}, "roll": DEGREES}]}
+(image lines also have "width", "height", "original_width" and
+"original_height"; video lines "frame" and "time_s" and each face's
+"track_id"). With --out DIR: annotated images (and DIR/NAME.json), and for
+videos an annotated DIR/NAME.mp4 and a per-face DIR/NAME.csv.
+
+Photos are analysed exactly as the app's Photo page analyses them (the same
+settings, fer_core.inference.analysis.PHOTO_ANALYSIS, and the same decoding: a
+photo over 4 megapixels is analysed at an integer fraction of its size, which
+"width" and "height" give): BlazeFace, each face turned so that its eyes are
+level before the models, and flip test-time augmentation. Videos are analysed
+as the Video page analyses them (flip TTA off, labels smoothed over 5 frames).
 
 Models: --model defaults to assets/models/emotion.keras; a .tflite file beside
-a .keras model is used when present (LiteRT, no TensorFlow needed).
+a .keras model is used when present (LiteRT, no TensorFlow needed); "models"
+names the files that ran.
 
 Bad inputs: an input that cannot be read (not an image, truncated, empty, too
 large, ...) is reported as "error: PATH: reason" on stderr and the others are
@@ -45,11 +62,19 @@ def add_parser(subparsers):
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, video files or folders")
     parser.add_argument("--json", action="store_true", help="print one JSON object per image / video frame")
     parser.add_argument("--out", metavar="DIR", help="write annotated images / videos (and JSON / CSV) here")
-    parser.add_argument("--detector", choices=("haar", "lbp", "mtcnn", "none"), default="haar",
-                        help="face detector (default haar; lbp is about 3x faster); none: each image is one face crop (e.g. FER2013, CK+)")
-    parser.add_argument("--detect-size", type=int, default=640, metavar="PX",
-                        help="longest side the detector works at (default 640; smaller is faster, "
-                             "larger finds smaller faces)")
+    parser.add_argument("--detector", choices=PREDICT_DETECTORS, default=None,
+                        help=f"face detector (default {PHOTO_ANALYSIS.detector}: MediaPipe's BlazeFace, short and full "
+                             "range; blazeface-fast runs the full-range model only when needed; haar, lbp and mtcnn "
+                             "are the older ones); none: each image is one face crop (e.g. FER2013, CK+)")
+    parser.add_argument("--detect-size", type=int, default=None, metavar="PX",
+                        help=f"longest side haar, lbp and mtcnn work at (default {PHOTO_ANALYSIS.detect_size}; "
+                             "smaller is faster, larger finds smaller faces; BlazeFace has fixed input sizes)")
+    parser.add_argument("--no-align", action="store_true",
+                        help="do not turn faces upright (eyes level) before the models (BlazeFace and MTCNN give "
+                             "the eyes)")
+    parser.add_argument("--mesh", action="store_true",
+                        help="add each face's 468-point face mesh (MediaPipe's face landmark model) to the JSON "
+                             "and the annotated images")
     parser.add_argument("--model", metavar="FILE",
                         help="emotion model, .keras or .tflite (default assets/models/emotion.keras)")
     parser.add_argument("--keypoint-model", metavar="FILE",
@@ -60,11 +85,13 @@ def add_parser(subparsers):
     parser.add_argument("--keras", action="store_true", help="run the .keras models even where a .tflite exists")
     parser.add_argument("--every", type=int, default=1, metavar="N", help="video: process one frame in N")
     parser.add_argument("--max-frames", type=int, metavar="N", help="video: stop after N processed frames")
-    parser.add_argument("--smoothing", type=int, default=5, metavar="N",
-                        help="video: average each tracked face's probabilities over N frames (default 5; 1 = off)")
-    parser.add_argument("--tta", action="store_true",
+    parser.add_argument("--smoothing", type=int, default=None, metavar="N",
+                        help=f"video: average each tracked face's probabilities over N frames (default "
+                             f"{VIDEO_ANALYSIS.smoothing}; 1 = off)")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                         help="classify each face and its mirror image and average the two (flip test-time "
-                             "augmentation: more accurate, twice the classifier's time)")
+                             "augmentation: more accurate, twice the classifier's time); default: on for photos, "
+                             "off for videos, as in the app")
     parser.set_defaults(func=run)
     return parser
 
@@ -141,6 +168,14 @@ def load_models(args):
     return emotion, keypoints
 
 
+def analysis_settings(args):
+    """The photos' and the videos' ``AnalysisSettings``: the app's defaults (``PHOTO_ANALYSIS``,
+    ``VIDEO_ANALYSIS``) with the options given on the command line."""
+    changes = {"detector": args.detector, "detect_size": args.detect_size, "flip_tta": args.tta,
+               "align": False if args.no_align else None, "face_mesh": True if args.mesh else None}
+    return PHOTO_ANALYSIS.with_changes(**changes), VIDEO_ANALYSIS.with_changes(**changes, smoothing=args.smoothing)
+
+
 # ---------------------------------------------------------------- per input
 
 def describe(results):
@@ -156,18 +191,18 @@ def describe(results):
 
 
 def predict_image(path, pipeline, args, out_dir, used):
-    """Processes one image file; prints its line; writes its outputs."""
-    from fer_core.inference.imageio import read_image
+    """Processes one image file as the Photo page does (``analyse_photo``); prints its line; writes its outputs."""
+    from fer_core.app.photo import analyse_photo
+    from fer_core.inference.imageio import read_bytes
     from fer_core.inference.overlay import draw_results
-    from fer_core.inference.pipeline import results_to_json
 
-    image = read_image(path)
-    results = pipeline(image)
-    record = {"path": str(path), **results_to_json(results)}
+    analysis = analyse_photo(str(path), read_bytes(path), pipeline, display=False, max_bytes=None, min_side=1)
+    results = analysis.results
+    record = {"path": str(path), **{key: value for key, value in analysis.to_json().items() if key != "image"}}
     if out_dir is not None:
         suffix = path.suffix.lower() if path.suffix.lower() in SAVE_SUFFIXES else ".png"
         target = output_path(out_dir, path, suffix, used)
-        if not cv2.imwrite(str(target), draw_results(image, results)):
+        if not cv2.imwrite(str(target), draw_results(analysis.image, results)):
             raise ImageError(f"{target}: cannot write the annotated image")
         target.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record) if args.json else f"{path}: {describe(results)}", flush=True)
@@ -175,6 +210,7 @@ def predict_image(path, pipeline, args, out_dir, used):
 
 def predict_video(path, pipeline, args, out_dir, used):
     """Processes one video file; prints per-frame JSON or a summary; writes video and CSV."""
+    from fer_core.inference.analysis import analysis_record
     from fer_core.inference.overlay import draw_results
     from fer_core.inference.pipeline import results_to_json
     from fer_core.inference.video import VideoOutputs, iter_video_frames, open_video
@@ -186,6 +222,7 @@ def predict_video(path, pipeline, args, out_dir, used):
         video_path = output_path(out_dir, path, ".mp4", used)
         csv_path = output_path(out_dir, path, ".csv", used)
     pipeline.reset()
+    made_by = analysis_record(pipeline)
     frames, faces, labels = 0, 0, {}
     with VideoOutputs(video_path, csv_path, fps / max(1, args.every), pipeline.label_names,
                       pipeline.keypoints is not None) as outputs:
@@ -198,7 +235,7 @@ def predict_video(path, pipeline, args, out_dir, used):
             for result in results:
                 labels[result.label] = labels.get(result.label, 0) + 1
             if args.json:
-                print(json.dumps({"path": str(path), "frame": index, "time_s": round(time_s, 3),
+                print(json.dumps({"path": str(path), "frame": index, "time_s": round(time_s, 3), **made_by,
                                   **results_to_json(results)}), flush=True)
     if not args.json:
         common = ", ".join(f"{label} {count}" for label, count in sorted(labels.items(), key=lambda kv: -kv[1])
@@ -208,16 +245,14 @@ def predict_video(path, pipeline, args, out_dir, used):
 
 def run(args):
     """Runs predictions over all inputs; returns 0, or 1 if some input failed."""
-    from fer_core.inference.detection import make_detector
-    from fer_core.inference.pipeline import FacePipeline
-
     if args.every < 1:
         raise FerStudioError("--every must be at least 1")
     out_dir = output_folder(args.out) if args.out else None
     emotion, keypoints = load_models(args)
-    detector = make_detector(args.detector, working_size=args.detect_size)
-    image_pipeline = FacePipeline(detector, emotion, keypoints, flip_tta=args.tta)
-    video_pipeline = FacePipeline(detector, emotion, keypoints, smoothing=args.smoothing, flip_tta=args.tta)
+    photo_settings, video_settings = analysis_settings(args)
+    detector = photo_settings.make_detector()  # the same for both: they differ in TTA and smoothing only
+    image_pipeline = photo_settings.pipeline(emotion, keypoints, detector=detector)
+    video_pipeline = video_settings.pipeline(emotion, keypoints, detector=detector, track=True)
 
     inputs = expand_inputs(args.paths)
     if not inputs:

@@ -5,6 +5,11 @@ detector's box (grown by a margin), taken from the grayscale image with the
 border replicated where the box leaves the frame, and scaled with
 ``cv2.resize`` to the model's input size. Keypoints follow the same transform.
 
+``aligned_crop`` does the same for a face whose eye line is known: the square is
+turned about its centre by the face's roll so that the eyes come out level, and
+it returns the affine matrix (frame -> crop pixels) that keypoints go through,
+there and back (``transform_points``, ``invert_affine``).
+
 Pure functions on NumPy arrays; nothing here imports TensorFlow.
 """
 
@@ -83,18 +88,108 @@ def crop_face(image, box, size, margin=0.0):
     Returns:
         uint8 array of shape (size, size).
     """
-    gray = to_gray(image)
     x, y, side, _ = square_box(box, margin)
-    x0, y0 = int(round(x)), int(round(y))
-    s = max(1, int(round(side)))
-    height, width = gray.shape
-    pad = max(0, -x0, -y0, x0 + s - width, y0 + s - height)
+    return _resized_patch(to_gray(image), int(round(x)), int(round(y)), max(1, int(round(side))), size)
+
+
+def _padded_patch(image, x0, y0, side):
+    """The ``side`` x ``side`` patch of ``image`` at (x0, y0), its border replicated where it leaves the image."""
+    height, width = image.shape[:2]
+    pad = max(0, -x0, -y0, x0 + side - width, y0 + side - height)
     if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         x0, y0 = x0 + pad, y0 + pad
-    patch = gray[y0:y0 + s, x0:x0 + s]
-    interpolation = cv2.INTER_AREA if s > size else cv2.INTER_LINEAR
+    return image[y0:y0 + side, x0:x0 + side]
+
+
+def _resized_patch(image, x0, y0, side, size):
+    patch = _padded_patch(image, x0, y0, side)
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     return cv2.resize(patch, (size, size), interpolation=interpolation)
+
+
+def crop_matrix(box, size, margin=0.0, angle=None):
+    """The affine matrix (frame -> crop pixels) of the crop ``aligned_crop`` cuts.
+
+    Points map as ``points_to_crop`` maps them (for ``angle`` None or 0 exactly so): the square's corner
+    goes to (0, 0) and its side to ``size``; with an angle, the frame turns about the square's centre
+    by ``angle`` degrees, as ``cv2.getRotationMatrix2D(centre, angle, 1)`` turns it.
+
+    Arguments:
+        box, size, margin: as given to ``crop_face``.
+        angle: degrees (a detection's ``roll_degrees`` levels its eyes), or None.
+
+    Returns:
+        float64 array (2, 3).
+    """
+    x, y, side, _ = square_box(box, margin)
+    if not angle:
+        x0, y0, s = round(x), round(y), max(1, round(side))
+        k = size / s
+        return np.array([[k, 0.0, -k * x0], [0.0, k, -k * y0]])
+    centre = (x + side / 2.0, y + side / 2.0)
+    matrix = cv2.getRotationMatrix2D(centre, float(angle), size / max(side, 1e-6))
+    matrix[:, 2] += (size / 2.0 - centre[0], size / 2.0 - centre[1])
+    return matrix
+
+
+def aligned_crop(image, box, size, margin=0.0, angle=None):
+    """Cuts a face out of an image turned so that its eyes are level: the crop and its affine matrix.
+
+    Without an angle the crop is ``crop_face``'s (any channel layout kept). With one, the square
+    around the box (``square_box``) is turned by ``angle`` degrees about its centre: a face whose
+    eye line is at ``roll_degrees`` comes out upright. The pixels are sampled as ``crop_face``'s
+    ``cv2.resize`` samples them (a face larger than the crop is turned at its own size, then shrunk
+    with area averaging), the frame's border replicated where the crop leaves it; keypoints go through
+    the returned matrix
+    (``transform_points``; back to the frame with ``invert_affine``).
+
+    Arguments:
+        image: the frame, uint8 HxW or HxWxC (not converted to gray).
+        box: (x, y, w, h) of the face in the frame.
+        size: side of the output in pixels.
+        margin: fraction of the box side added on each side before cropping.
+        angle: degrees to turn the face by (``Detection.roll_degrees``), or None (or 0) for none.
+
+    Returns:
+        (uint8 crop (size, size[, C]), float64 matrix (2, 3) frame -> crop pixels, ``crop_matrix``).
+    """
+    image = np.asarray(image)
+    matrix = crop_matrix(box, size, margin, angle)
+    x, y, side, _ = square_box(box, margin)
+    if not angle:  # None, or a level face: cut as crop_face cuts it
+        return _resized_patch(image, int(round(x)), int(round(y)), max(1, int(round(side))), size), matrix
+    # Sampled as crop_face samples: crop pixel u holds frame x = (u + 0.5) / scale - 0.5 + x0, half a pixel
+    # off the points' convention (u = scale * (x - x0)) that ``matrix`` follows.
+    scale = size / max(side, 1e-6)
+    sampling = np.vstack([matrix, [0.0, 0.0, 1.0]])
+    sampling[:2, 2] += 0.5 * (scale - 1.0)
+    if side <= size:  # a small face: turned and enlarged in one bilinear warp, as crop_face enlarges it
+        return _warp(image, sampling[:2], size), matrix
+    # A large face: turned at its own resolution first, then shrunk with area averaging as crop_face
+    # shrinks it (a warp alone would not average the pixels it skips).
+    full = max(size, int(round(side)))
+    to_full = np.array([[size / full, 0.0, 0.5 * (size / full) - 0.5], [0.0, size / full, 0.5 * (size / full) - 0.5],
+                        [0.0, 0.0, 1.0]])  # full-size patch -> crop pixels, cv2.resize's convention
+    upright = _warp(image, (np.linalg.inv(to_full) @ sampling)[:2], full)
+    return cv2.resize(upright, (size, size), interpolation=cv2.INTER_AREA), matrix
+
+
+def _warp(image, matrix, size):
+    """``image`` sampled at ``matrix``'s inverse (frame -> output pixels), bilinear, edges replicated."""
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def transform_points(points, matrix):
+    """Maps (x, y) points (array (..., 2)) through a 2x3 affine matrix; float32."""
+    points = np.asarray(points, np.float64)
+    matrix = np.asarray(matrix, np.float64)
+    return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def invert_affine(matrix):
+    """The inverse of a 2x3 affine matrix (crop -> frame for ``aligned_crop``'s)."""
+    return cv2.invertAffineTransform(np.asarray(matrix, np.float64))
 
 
 def points_to_crop(points, box, size, margin=0.0):

@@ -56,6 +56,16 @@ NMS_IOU = 0.3
 # as it is, is found with room around it (FER2013 faces scaled to 192 px: 93% -> 97% found).
 TIGHT_FACE_BORDER = 0.2
 
+# Rolls beyond this many degrees get the box size correction of this roll (``haar_framed_boxes``).
+ROLL_SIZE_LIMIT = 45.0
+
+# "blazeface-fast" runs the full-range model only on frames whose longest side is over this many
+# pixels (larger than the Live page's 640x480), or when the short-range model found no face. On a
+# 640x480 frame it then costs a third of "blazeface" and finds the same faces, except a far face
+# under about 80 px beside a nearer one (bench/bench_detection.py's "mixed" section: "blazeface"
+# finds far faces from 48 px there, short range alone from 80 px).
+FAST_FULL_RANGE_ABOVE = 640
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -106,7 +116,8 @@ class BlazeFaceDetector:
         1. short range as the frame is (close faces: from about 1/8 of the frame's longest side,
            80 px in a 640x480 frame, rolled up to 40 degrees either way);
         2. full range (small faces: from about 1/16 of the frame's longest side upright, 1/11 rolled
-           40 degrees; poor on faces that fill the frame);
+           40 degrees; poor on faces that fill the frame); with ``full_range_above`` set, only when
+           pass 1 found no face or the frame's longest side is over that many pixels;
         3. only when the passes before found no face: short range again with a border of
            ``tight_face_border`` around the frame (a face that fills the frame).
     Every pass's candidates are put onto Haar's framing and blended by ``weighted_nms``, so one call
@@ -117,6 +128,9 @@ class BlazeFaceDetector:
         min_score: overrides every model's ``min_score`` when given.
         nms_iou: IoU above which candidates are blended into one face.
         tight_face_border: border of the short-range retry (pass 3); None for no retry.
+        full_range_above: None: the full-range model runs on every frame (when in ``models``); a
+            number of pixels: only on a frame whose longest side is over it, or when the short-range
+            model found no face (the "blazeface-fast" detector, ``FAST_FULL_RANGE_ABOVE``).
         num_threads: LiteRT threads per model.
         working_size: accepted for the other detectors' interface and ignored (the models have
             fixed input sizes).
@@ -125,7 +139,8 @@ class BlazeFaceDetector:
     """
 
     def __init__(self, models=("short", "full"), min_score=None, nms_iou=NMS_IOU,
-                 tight_face_border=TIGHT_FACE_BORDER, num_threads=BLAZEFACE_THREADS, working_size=None):
+                 tight_face_border=TIGHT_FACE_BORDER, num_threads=BLAZEFACE_THREADS, working_size=None,
+                 full_range_above=None):
         unknown = [name for name in models if name not in MODEL_SPECS]
         if unknown or not models:
             raise ValueError(f"unknown BlazeFace model(s) {unknown}; choose from {', '.join(MODEL_SPECS)}")
@@ -133,10 +148,12 @@ class BlazeFaceDetector:
         self.min_score = min_score
         self.nms_iou = nms_iou
         self.num_threads = num_threads
+        self.full_range_above = full_range_above
         self.passes = tuple((spec, 0.0) for spec in self.specs)
         if tight_face_border is not None and SHORT_RANGE in self.specs:
             self.passes += ((SHORT_RANGE, float(tight_face_border)),)
-        self.name = "blazeface" if len(self.specs) > 1 else f"blazeface-{self.specs[0].name}"
+        self.name = ("blazeface" if full_range_above is None else "blazeface-fast") if len(self.specs) > 1 \
+            else f"blazeface-{self.specs[0].name}"
         self._anchors = {spec.name: ssd_anchors(spec.input_size, spec.layers) for spec in self.specs}
         self._local = threading.local()
         self._interpreters()  # fail now, not on the first frame, if a model is missing
@@ -155,26 +172,31 @@ class BlazeFaceDetector:
         # Halve the frame as far as every pass allows once, here, rather than once per pass.
         needed = max(spec.input_size / (1.0 + 2.0 * border) for spec, border in self.passes)
         working, shrink = halve_down(image, needed)
-        boxes, points, scores = self.candidates(cv2.cvtColor(working, cv2.COLOR_BGR2RGB))
+        always_full = self.full_range_above is None or max(image.shape[:2]) > self.full_range_above
+        boxes, points, scores = self.candidates(cv2.cvtColor(working, cv2.COLOR_BGR2RGB), always_full)
         boxes, points, scores = weighted_nms(boxes / shrink, points / shrink, scores, self.nms_iou)
         detections = [Detection(scale_box(box, 1.0, image.shape), score=float(score),
                                 landmarks=pts.astype(np.float32), landmark_names=BLAZEFACE_LANDMARKS)
                       for box, pts, score in zip(boxes, points, scores)]
         return sorted(detections, key=lambda d: -d.box[2] * d.box[3])
 
-    def candidates(self, rgb):
+    def candidates(self, rgb, always_full=True):
         """Every pass's candidates on a frame, on Haar's framing, before suppression.
 
         Arguments:
             rgb: uint8 HxWx3 RGB frame.
+            always_full: run the full-range model even when the short-range one found a face.
 
         Returns:
             (boxes (N, 4) as (x, y, w, h), points (N, 6, 2), scores (N,)), frame pixels.
         """
         found = []
         for spec, border in self.passes:
-            if border and any(len(scores) for _, _, scores in found):
+            found_any = any(len(scores) for _, _, scores in found)
+            if border and found_any:
                 continue  # a retry for tight faces, and a face was found
+            if spec is FULL_RANGE and found_any and not always_full:
+                continue  # blazeface-fast: short range found a face in a frame that is not large
             found.append(self.run_model(spec, rgb, border))
         return tuple(np.concatenate(parts) for parts in zip(*found))
 
@@ -434,7 +456,12 @@ def haar_framed_boxes(centres, points, correction):
 
     The model's box centre moves by (dx, dy) box sides along the face's own axes (x along the eye
     line, y down the face: the image's axes for a level face), and its side, sqrt(w * h), is
-    multiplied by ``scale``: ``detection.correct_box`` for a face that may be rolled.
+    multiplied by ``scale``: ``detection.correct_box`` for a face that may be rolled. BlazeFace's box
+    shrinks as the cosine of the face's roll (the same face rolled 20 degrees gets a box 0.94 times
+    as wide, rolled 30 degrees 0.88 times: FER2013 and CK+48 faces rotated on purpose,
+    bench/bench_alignment.py), so the side is divided by that cosine first (``ROLL_SIZE_LIMIT``: by
+    the cosine of 45 degrees at most, beyond what was measured): a face gets the same box, and its
+    upright crop the same framing, whatever its roll.
 
     Arguments:
         centres: array (N, 4) of the model's boxes as (cx, cy, w, h).
@@ -451,6 +478,7 @@ def haar_framed_boxes(centres, points, correction):
         dx, dy, scale = correction
         angle = eye_line_angle(points)
         cos, sin = np.cos(angle), np.sin(angle)
+        side = side / np.clip(np.abs(cos), np.cos(np.radians(ROLL_SIZE_LIMIT)), 1.0)
         middle = middle + side[:, None] * np.stack([dx * cos - dy * sin, dx * sin + dy * cos], axis=1)
         side = side * scale
     return np.concatenate([middle - side[:, None] / 2.0, side[:, None], side[:, None]], axis=1)

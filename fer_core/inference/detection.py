@@ -7,8 +7,7 @@ longest side) and map their boxes back: that is what makes them fast enough for
 live video.
 
 Detectors:
-    - ``HaarFaceDetector`` ("haar"): OpenCV's frontal-face Haar cascade (default;
-      fast, no TensorFlow).
+    - ``HaarFaceDetector`` ("haar"): OpenCV's frontal-face Haar cascade (no TensorFlow).
     - ``LBPFaceDetector`` ("lbp"): OpenCV's LBP frontal-face cascade, about 3x
       faster than Haar with the same hit rate on LFW faces; its boxes are mapped
       onto Haar's framing, which the models were trained on.
@@ -16,10 +15,12 @@ Detectors:
       detections only around the previous frame's faces (one instance per stream).
     - ``MTCNNFaceDetector`` ("mtcnn"): the ``mtcnn`` package (TensorFlow, imported
       on first use); slower, also gives five landmarks per face.
-    - ``BlazeFaceDetector`` ("blazeface", "blazeface-short", "blazeface-full"; in
-      ``fer_core.inference.blazeface``): MediaPipe's neural detectors through LiteRT,
-      short range (tight and close faces) and full range (small faces) merged, or one
-      alone; a score and six keypoints per face, boxes mapped onto Haar's framing.
+    - ``BlazeFaceDetector`` ("blazeface", the default; "blazeface-fast", "blazeface-short",
+      "blazeface-full"; in ``fer_core.inference.blazeface``): MediaPipe's neural detectors
+      through LiteRT, short range (tight and close faces) and full range (small faces) merged,
+      the full-range model only where the short-range one finds nothing or the frame is large
+      ("blazeface-fast", for live video), or one alone; a score and six keypoints per face
+      (the eyes give its roll), boxes mapped onto Haar's framing.
     - ``WholeImageDetector`` ("none"): the whole image is one face, for images
       that are already face crops (FER2013, CK+48).
 """
@@ -33,12 +34,14 @@ import numpy as np
 from fer_core.config import ASSETS_DIR
 from fer_core.errors import ImageError
 
-DETECTORS = ("haar", "lbp", "haar-track", "mtcnn", "blazeface", "blazeface-short", "blazeface-full", "none")
-# The detector every entry point here uses when none is named. fer_core.inference.pipeline,
-# fer_core.commands.predict and the Photo and Live pages still name "haar" themselves.
-DEFAULT_DETECTOR = "haar"
+DETECTORS = ("haar", "lbp", "haar-track", "mtcnn", "blazeface", "blazeface-fast", "blazeface-short", "blazeface-full",
+             "none")
+# The detector used when none is named: FacePipeline, fer_core.inference.analysis (predict and the
+# Photo and Video pages). The Live page starts on "blazeface-fast" (fer_core.app.page_helpers).
+DEFAULT_DETECTOR = "blazeface"
 # BlazeFace detector names -> the models they run (fer_core.inference.blazeface.MODEL_SPECS).
-BLAZEFACE_MODELS = {"blazeface": ("short", "full"), "blazeface-short": ("short",), "blazeface-full": ("full",)}
+BLAZEFACE_MODELS = {"blazeface": ("short", "full"), "blazeface-fast": ("short", "full"),
+                    "blazeface-short": ("short",), "blazeface-full": ("full",)}
 
 # Smallest face searched for, as a fraction of the frame's longest side
 # (60 pixels in a 640-pixel-wide frame).
@@ -429,8 +432,10 @@ def make_detector(name=DEFAULT_DETECTOR, **options):
         a detector with ``detect(image_bgr) -> list[Detection]``.
     """
     if name in BLAZEFACE_MODELS:
-        from fer_core.inference.blazeface import BlazeFaceDetector
+        from fer_core.inference.blazeface import FAST_FULL_RANGE_ABOVE, BlazeFaceDetector
 
+        if name == "blazeface-fast":
+            options.setdefault("full_range_above", FAST_FULL_RANGE_ABOVE)
         return BlazeFaceDetector(models=BLAZEFACE_MODELS[name], **options)
     if name == "haar":
         return HaarFaceDetector(**options)

@@ -1,4 +1,4 @@
-"""Drawing pipeline results on frames with OpenCV: boxes, "label 87%" and keypoints."""
+"""Drawing pipeline results on frames with OpenCV: boxes, "label 87%", keypoints and the face mesh."""
 
 import cv2
 import numpy as np
@@ -7,6 +7,7 @@ from fer_core.data.palette import emotion_color, hex_to_rgb
 
 DEFAULT_COLOR = (60, 220, 60)
 KEYPOINT_COLOR = (0, 255, 255)
+MESH_COLOR = (235, 206, 135)  # light blue (BGR), under the keypoints
 
 
 def label_color(label):
@@ -54,6 +55,8 @@ def draw_face(image, result, thickness=None, number=None):
     thickness = thickness or max(1, round(max(height, width) / 400))
     x, y, w, h = (int(v) for v in result.box)
     color = label_color(result.label)
+    if getattr(result, "mesh", None) is not None:
+        draw_mesh(image, result.mesh, radius=1 if w < 300 else 2)
     cv2.rectangle(image, (x, y), (x + w, y + h), color, thickness)
     text = caption(result, number)
     if text:
@@ -69,6 +72,14 @@ def draw_face(image, result, thickness=None, number=None):
             if np.isfinite(px) and np.isfinite(py):
                 cv2.circle(image, (int(round(px)), int(round(py))), radius, KEYPOINT_COLOR, cv2.FILLED,
                            cv2.LINE_AA)
+    return image
+
+
+def draw_mesh(image, mesh, radius=1, color=MESH_COLOR):
+    """Draws a face mesh's points (array (N, 2+) of frame pixels) on ``image`` in place; returns it."""
+    for px, py in np.asarray(mesh, np.float64)[:, :2]:
+        if np.isfinite(px) and np.isfinite(py):
+            cv2.circle(image, (int(round(px)), int(round(py))), radius, color, cv2.FILLED)
     return image
 
 

@@ -1,7 +1,9 @@
 """The frame pipeline: detect faces, classify emotions, locate keypoints.
 
 ``FacePipeline(detector, emotion, keypoints)(frame_bgr)`` returns one
-``FaceResult`` per face. For video, ``track=True`` numbers the faces so that each
+``FaceResult`` per face. Each face is turned upright before the models when the detector gives
+its eyes (``align``: BlazeFace, MTCNN), and its keypoints turned back into the frame; a
+``FaceMesh`` adds the 468-point mesh when given. For video, ``track=True`` numbers the faces so that each
 keeps its number from frame to frame (``FaceTracker``), and ``smoothing`` > 1 also
 averages each face's probabilities over its last ``smoothing`` frames, which
 steadies the label shown.
@@ -19,7 +21,7 @@ import numpy as np
 from fer_core import config
 from fer_core.data.face_crops import box_iou, to_gray
 from fer_core.inference.confidence import is_uncertain
-from fer_core.inference.detection import check_frame, get_detector
+from fer_core.inference.detection import DEFAULT_DETECTOR, check_frame, get_detector
 
 
 @dataclass
@@ -34,7 +36,10 @@ class FaceResult:
         keypoints: float32 array (15, 2) of (x, y) frame pixels in
             ``config.KEYPOINT_NAMES`` order, or None.
         track_id: the face's number across video frames (from 1, with tracking), else None.
-        landmarks: the detector's own landmarks (MTCNN: 5 points), or None.
+        landmarks: the detector's own landmarks (MTCNN: 5 points, BlazeFace: 6), or None.
+        roll: the face's roll in degrees (``Detection.roll_degrees``) when it was turned upright
+            before the models, else None.
+        mesh: float32 (468, 3) face mesh in frame pixels (``face_mesh.FaceMesh``), or None.
     """
 
     box: tuple
@@ -43,6 +48,8 @@ class FaceResult:
     keypoints: np.ndarray = None
     track_id: int = None
     landmarks: np.ndarray = field(default=None, repr=False)
+    roll: float = None
+    mesh: np.ndarray = field(default=None, repr=False)
 
     @property
     def score(self):
@@ -68,6 +75,10 @@ class FaceResult:
             result["uncertain"] = self.uncertain
         if self.track_id is not None:
             result["track_id"] = self.track_id
+        if self.roll is not None:
+            result["roll"] = round(float(self.roll), 1)
+        if self.mesh is not None:
+            result["mesh"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.mesh[:, :2]]
         return result
 
 
@@ -207,18 +218,23 @@ class FacePipeline:
         max_faces: at most this many faces (the largest) are processed.
         flip_tta: classify each face and its mirror image and average the two (flip test-time
             augmentation: more accurate, twice the classifier's time).
+        align: turn each face whose detection has eyes (``Detection.roll_degrees``) so that they are
+            level before the emotion and keypoint models (and the mesh).
+        mesh: a ``face_mesh.FaceMesh`` to add each face's 468-point mesh, or None (off).
 
     Calling it is thread-safe only without smoothing (tracking keeps state):
     give each video stream its own pipeline (they may share models and detector).
     """
 
-    def __init__(self, detector="haar", emotion=None, keypoints=None, smoothing=0, max_faces=16, flip_tta=False,
-                 track=False):
+    def __init__(self, detector=DEFAULT_DETECTOR, emotion=None, keypoints=None, smoothing=0, max_faces=16,
+                 flip_tta=False, track=False, align=True, mesh=None):
         self.detector = get_detector(detector)
         self.emotion = emotion
         self.keypoints = keypoints
         self.max_faces = max_faces
         self.flip_tta = flip_tta
+        self.align = align
+        self.mesh = mesh
         smoothing = smoothing if smoothing and smoothing > 1 else 1
         self.tracker = FaceTracker(window=smoothing) if track or smoothing > 1 else None
         self.timings = {}  # stage -> seconds of the last call
@@ -242,22 +258,27 @@ class FacePipeline:
         frame = check_frame(frame_bgr)
         detections = self.detector.detect(frame)[: self.max_faces]
         boxes = [d.box for d in detections]
+        angles = [d.roll_degrees if self.align else None for d in detections]
         timings["detect"] = time.perf_counter() - start
 
-        probabilities = points = None
+        probabilities = points = meshes = None
         if boxes and (self.emotion is not None or self.keypoints is not None):
             tick = time.perf_counter()
             gray = to_gray(frame)  # once for both models
             if self.emotion is not None:
-                crops = self.emotion.crop_faces(gray, boxes)
+                crops = self.emotion.crop_faces(gray, boxes, angles)
                 timings["crop"] = time.perf_counter() - tick
                 tick = time.perf_counter()
                 probabilities = self.emotion.predict_crops(crops, self.flip_tta)
                 timings["classify"] = time.perf_counter() - tick
             if self.keypoints is not None:
                 tick = time.perf_counter()
-                points = self.keypoints.predict(gray, boxes)
+                points = self.keypoints.predict(gray, boxes, angles)
                 timings["keypoints"] = time.perf_counter() - tick
+        if boxes and self.mesh is not None:
+            tick = time.perf_counter()
+            meshes = self.mesh.predict(frame, boxes, angles)
+            timings["mesh"] = time.perf_counter() - tick
 
         track_ids = [None] * len(boxes)
         if self.tracker is not None:
@@ -274,7 +295,8 @@ class FacePipeline:
             results.append(FaceResult(
                 box=detection.box, probabilities=probs, label=label,
                 keypoints=None if points is None else points[i],
-                track_id=track_ids[i], landmarks=detection.landmarks))
+                track_id=track_ids[i], landmarks=detection.landmarks, roll=angles[i],
+                mesh=None if meshes is None else meshes[i]))
         timings["total"] = time.perf_counter() - start
         self.timings = timings
         return results

@@ -14,7 +14,8 @@ Layers, bottom to top:
     - ``LiteRTModel`` / ``KerasModel``: run a float32 batch (N, H, W, 1) in 0..255.
     - ``load_model_runner``: picks one of the two for a path.
     - ``EmotionClassifier`` / ``KeypointRegressor``: frame + boxes in, results out,
-      cropping faces with ``fer_core.data.face_crops`` (the training preprocessing).
+      cropping faces with ``fer_core.data.face_crops`` (the training preprocessing), each
+      turned upright when its roll is given (``aligned_crop``: the eyes level).
 """
 
 import json
@@ -28,7 +29,8 @@ import numpy as np
 from fer_core import config
 from fer_core.errors import ModelError, filtered_native_stderr
 from fer_core.inference.confidence import adjust_probabilities
-from fer_core.data.face_crops import EMOTION_MARGIN, KEYPOINT_MARGIN, crop_face, points_from_crop, to_gray
+from fer_core.data.face_crops import (EMOTION_MARGIN, KEYPOINT_MARGIN, aligned_crop, invert_affine, to_gray,
+                                     transform_points)
 
 from fer_core.config import CLASSIFICATION, KEYPOINTS
 
@@ -367,20 +369,33 @@ class _FaceModel:
         """"litert" or "keras"."""
         return self.runner.backend
 
-    def crop_faces(self, image, boxes):
+    def crop_faces(self, image, boxes, angles=None):
         """Cuts the faces out of a frame as this model expects them.
 
         Arguments:
             image: the frame (BGR, BGRA or gray; uint8).
             boxes: sequence of (x, y, w, h).
+            angles: per face, the degrees to turn it by so that its eyes are level
+                (``Detection.roll_degrees``) or None; None: no face turned.
 
         Returns:
             uint8 array (N, S, S).
         """
+        return self.aligned_crops(image, boxes, angles)[0]
+
+    def aligned_crops(self, image, boxes, angles=None):
+        """``crop_faces`` and, per face, the affine matrix (frame -> crop pixels) of its crop.
+
+        Returns:
+            (uint8 array (N, S, S), float64 array (N, 2, 3)).
+        """
         gray = to_gray(image)
-        size = self.info.input_size
-        crops = [crop_face(gray, box, size, self.info.margin) for box in boxes]
-        return np.stack(crops) if crops else np.zeros((0, size, size), np.uint8)
+        size, margin = self.info.input_size, self.info.margin
+        angles = [None] * len(boxes) if angles is None else list(angles)
+        cut = [aligned_crop(gray, box, size, margin, angle) for box, angle in zip(boxes, angles)]
+        if not cut:
+            return np.zeros((0, size, size), np.uint8), np.zeros((0, 2, 3))
+        return np.stack([crop for crop, _ in cut]), np.stack([matrix for _, matrix in cut])
 
 
 class EmotionClassifier(_FaceModel):
@@ -419,18 +434,19 @@ class EmotionClassifier(_FaceModel):
         both = self.runner.run(np.concatenate([batch, batch[:, :, ::-1]]))
         return adjust_probabilities((both[:len(batch)] + both[len(batch):]) / 2, self.adjustment)
 
-    def predict(self, image, boxes, flip_tta=False):
+    def predict(self, image, boxes, flip_tta=False, angles=None):
         """Class probabilities for the faces of a frame, in one model call.
 
         Arguments:
             image: the frame (uint8; BGR, BGRA or gray).
             boxes: sequence of (x, y, w, h) face boxes.
             flip_tta: average with the mirrored faces (see ``predict_crops``).
+            angles: per face, degrees that level its eyes, or None (see ``crop_faces``).
 
         Returns:
             float32 array (N, C).
         """
-        return self.predict_crops(self.crop_faces(image, boxes), flip_tta)
+        return self.predict_crops(self.crop_faces(image, boxes, angles), flip_tta)
 
 
 class KeypointRegressor(_FaceModel):
@@ -449,19 +465,21 @@ class KeypointRegressor(_FaceModel):
         """
         return self.runner.run(crops_to_batch(crops)).reshape(-1, len(config.KEYPOINT_NAMES), 2)
 
-    def predict(self, image, boxes):
+    def predict(self, image, boxes, angles=None):
         """Keypoints of the faces of a frame, in frame pixels, in one model call.
 
         Arguments:
             image: the frame (uint8; BGR, BGRA or gray).
             boxes: sequence of (x, y, w, h).
+            angles: per face, degrees that level its eyes, or None (see ``crop_faces``); the points
+                found in a turned crop are turned back into the frame.
 
         Returns:
             float32 array (N, 15, 2) of (x, y) in frame pixels.
         """
-        points = self.predict_crops(self.crop_faces(image, boxes))
-        size, margin = self.info.input_size, self.info.margin
-        return np.stack([points_from_crop(p, box, size, margin) for p, box in zip(points, boxes)]) \
+        crops, matrices = self.aligned_crops(image, boxes, angles)
+        points = self.predict_crops(crops)
+        return np.stack([transform_points(p, invert_affine(m)) for p, m in zip(points, matrices)]) \
             if len(boxes) else np.zeros((0, len(config.KEYPOINT_NAMES), 2), np.float32)
 
 

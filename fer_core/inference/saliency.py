@@ -255,7 +255,7 @@ def grad_cam(model, crop, class_index, layer_name=None):
 
 # ---------------------------------------------------------------- named entry point
 
-def explain_face(classifier, image_bgr, box, method="occlusion", class_index=None, keras_model=None):
+def explain_face(classifier, image_bgr, box, method="occlusion", class_index=None, keras_model=None, angle=None):
     """Saliency of one face for the emotion model's top class (or ``class_index``).
 
     Arguments:
@@ -267,6 +267,8 @@ def explain_face(classifier, image_bgr, box, method="occlusion", class_index=Non
             ``.keras`` file beside its ``.tflite``).
         class_index: the class to explain; default the most probable one.
         keras_model: a loaded ``keras.Model`` for "grad-cam" (saves reloading it).
+        angle: degrees the face was turned by to level its eyes (``FaceResult.roll``), or None: the
+            map is then of the upright crop the model saw (``Saliency.crop``).
 
     Returns:
         ``Saliency``.
@@ -277,7 +279,7 @@ def explain_face(classifier, image_bgr, box, method="occlusion", class_index=Non
     """
     if method not in METHODS:
         raise ValueError(f"unknown saliency method {method!r}; choose one of {', '.join(METHODS)}")
-    crop = classifier.crop_faces(image_bgr, [box])[0]
+    crop = classifier.crop_faces(image_bgr, [box], [angle])[0]
     if class_index is None:
         class_index = int(np.argmax(classifier.predict_crops(crop[None])[0]))
     if method == "occlusion":

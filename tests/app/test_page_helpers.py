@@ -9,6 +9,7 @@ from fer_core.app.charts import embedding_figure
 from fer_core.app.page_helpers import (DETECTOR_HELP, PHOTO_DETECTORS, STREAM_DETECTORS, VIDEO_DETECTORS,
                                        analysis_settings, confidence_note, detector_help, detector_options,
                                        embedding_hover_texts, thumbnails_html)
+from fer_core.inference.analysis import LIVE_ANALYSIS, PHOTO_ANALYSIS, VIDEO_ANALYSIS, AnalysisSettings
 from fer_core.inference.detection import DETECTORS, HaarFaceDetector, TrackingFaceDetector, WholeImageDetector
 
 HOSTILE = 'ck:happy/x" onerror="alert(1)<script>alert(2)</script>.png'
@@ -56,7 +57,13 @@ def test_detector_choices_are_the_ones_detection_can_make_each_explained(monkeyp
     for names in (STREAM_DETECTORS, PHOTO_DETECTORS, VIDEO_DETECTORS):
         assert set(names) <= set(DETECTOR_HELP)
         assert detector_options(names) == [name for name in names if name in DETECTORS]
-    assert detector_options(PHOTO_DETECTORS)[0] == "haar" and detector_options(STREAM_DETECTORS)[0] == "haar-track"
+    # each page starts on its analysis settings' detector: BlazeFace, on the live page the cheaper combination
+    assert detector_options(PHOTO_DETECTORS)[0] == PHOTO_ANALYSIS.detector == "blazeface"
+    assert detector_options(VIDEO_DETECTORS)[0] == VIDEO_ANALYSIS.detector == "blazeface"
+    assert detector_options(STREAM_DETECTORS)[0] == LIVE_ANALYSIS.detector == "blazeface-fast"
+    for older in ("haar", "lbp", "mtcnn"):
+        assert older in PHOTO_DETECTORS and older in VIDEO_DETECTORS and older in STREAM_DETECTORS
+    assert "none" in PHOTO_DETECTORS
     monkeypatch.setattr(detection, "DETECTORS", ("haar", "lbp", "mtcnn", "none"))  # no BlazeFace installed
     assert detector_options(PHOTO_DETECTORS) == ["haar", "lbp", "mtcnn", "none"]
     assert detector_help(["haar", "none"]) == (f"haar: {DETECTOR_HELP['haar']}. none: {DETECTOR_HELP['none']}.")
@@ -71,13 +78,21 @@ def test_the_confidence_note_says_whether_percentages_are_calibrated_and_what_un
 
 
 def test_the_line_under_a_result_names_models_detector_working_size_and_flip_tta():
-    line = analysis_settings("emotion_int8.tflite (LiteRT int8)", "keypoints.tflite (LiteRT float32)", "haar",
-                             HaarFaceDetector(working_size=320), True, calibrated=True)
+    line = analysis_settings("emotion_int8.tflite (LiteRT int8)", "keypoints.tflite (LiteRT float32)",
+                             AnalysisSettings(detector="haar", detect_size=320), HaarFaceDetector(working_size=320),
+                             calibrated=True)
     assert line == ("Emotion: emotion_int8.tflite (LiteRT int8), calibrated · keypoints: keypoints.tflite "
                     "(LiteRT float32) · detector: haar at 320 px (frames scaled down to it on the long side) · "
                     "flip TTA on")
-    tracking = analysis_settings("model.keras (Keras, loads TensorFlow)", None, "haar-track",
-                                 TrackingFaceDetector(working_size=480), False)
+    tracking = analysis_settings("model.keras (Keras, loads TensorFlow)", None,
+                                 AnalysisSettings(detector="haar-track", flip_tta=False),
+                                 TrackingFaceDetector(working_size=480))
     assert tracking == ("Emotion: model.keras (Keras, loads TensorFlow) · detector: haar-track at 480 px (frames "
                         "scaled down to it on the long side) · flip TTA off")
-    assert analysis_settings(None, None, "none", WholeImageDetector(), True) == "No emotion model · detector: none"
+    none = AnalysisSettings(detector="none")
+    assert analysis_settings(None, None, none, WholeImageDetector()) == "No emotion model · detector: none"
+    # the photo default: BlazeFace gives the eyes, so faces are turned upright; the mesh is said when on
+    assert analysis_settings("emotion.tflite (LiteRT float32)", None, PHOTO_ANALYSIS.with_changes(face_mesh=True)) == (
+        "Emotion: emotion.tflite (LiteRT float32) · detector: blazeface · faces turned upright (eyes level) · "
+        "face mesh · flip TTA on")
+    assert "upright" not in analysis_settings("e", None, PHOTO_ANALYSIS.with_changes(align=False))

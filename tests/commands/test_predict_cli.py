@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ import pytest
 
 from fer_core import config
 from fer_core.cli import main
+from fer_core.inference.detection import make_detector
+from fer_core.inference.runtime import shipped_model_exists
 from tests.inference_models import astronaut_bgr, tiny_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,7 +73,8 @@ def test_tta_averages_each_face_with_its_mirror(models, photo_dir, capsys):
     from fer_core.inference.runtime import EmotionClassifier
 
     path = photo_dir / "astronaut.jpg"
-    assert main(["predict", str(path), "--json", "--no-keypoints", "--tta", "--model", str(models["emotion_tflite"])]) == 0
+    assert main(["predict", str(path), "--json", "--no-keypoints", "--tta", "--no-align",
+                 "--model", str(models["emotion_tflite"])]) == 0
     [face] = json.loads(capsys.readouterr().out)["faces"]
     expected = EmotionClassifier.from_path(models["emotion_tflite"]).predict(cv2.imread(str(path)), [face["box"]],
                                                                              flip_tta=True)[0]
@@ -111,7 +115,8 @@ def test_json_mode_reports_errors_as_records(models, photo_dir, capsys):
     assert status == 1
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert "not an image file" in records[0]["error"]
-    assert records[1] == {"path": str(photo_dir / "dot.png"), "faces": []}
+    assert records[1]["path"] == str(photo_dir / "dot.png") and records[1]["faces"] == []
+    assert (records[1]["width"], records[1]["height"]) == (1, 1)
 
 
 def test_video_gives_per_frame_json_csv_and_annotated_video(models, video, tmp_path, capsys):
@@ -182,3 +187,81 @@ def test_inputs_that_are_not_files_are_named(models, photo_dir, tmp_path, capsys
     assert capsys.readouterr().err.splitlines() == [
         f"error: {tmp_path / 'loop.jpg'}: a symlink loop", "error: /dev/zero: not a regular file (a character device)",
         "2 of 3 inputs failed"]
+
+
+# ---------------------------------------------------------------- one analysis path
+
+def one_path_photos(folder):
+    """Photos that the CLI and the Photo page must read alike: the astronaut, LFW faces pasted into a larger
+    frame, a two-face composite, the astronaut over 4 megapixels (decoded at a fraction of its size), and
+    two of the keypoint set's frames when FER_DATA_DIR has them."""
+    from skimage import data
+
+    astronaut = astronaut_bgr()
+    photos = {"astronaut.png": astronaut}
+    lfw = (data.lfw_subset()[:3] * 255).astype(np.uint8)
+    frame = np.full((480, 640, 3), 110, np.uint8)
+    for i, face in enumerate(lfw):
+        frame[60 + 120 * i:60 + 120 * i + 150, 40 + 200 * i:40 + 200 * i + 150] = cv2.cvtColor(
+            cv2.resize(face, (150, 150)), cv2.COLOR_GRAY2BGR)
+    photos["lfw_three.png"] = frame
+    pair = np.full((480, 720, 3), 90, np.uint8)
+    pair[40:440, 20:420] = cv2.resize(astronaut[20:340, 70:390], (400, 400), interpolation=cv2.INTER_AREA)
+    pair[180:340, 500:660] = cv2.resize(astronaut[20:340, 70:390][:, ::-1], (160, 160), interpolation=cv2.INTER_AREA)
+    photos["two_faces.jpg"] = pair
+    photos["big.jpg"] = cv2.resize(astronaut, (2300, 2300), interpolation=cv2.INTER_CUBIC)  # 5.3 megapixels
+    paths = []
+    for name, image in photos.items():
+        cv2.imwrite(str(folder / name), image)
+        paths.append(folder / name)
+    keypoint_test = Path(os.environ.get("FER_DATA_DIR") or "data") / "keypoints" / "test"
+    if keypoint_test.is_dir():
+        paths += sorted(keypoint_test.glob("*.jpg"))[:2]
+    return paths
+
+
+@pytest.mark.skipif(not (shipped_model_exists("emotion") and shipped_model_exists("keypoints")),
+                    reason="no shipped models yet (assets/models)")
+def test_predict_json_and_the_photo_page_give_the_same_faces_and_labels(tmp_path):
+    from fer_core.app.photo import analyse_photo
+    from fer_core.app.resources import load_face_models
+    from fer_core.inference.analysis import PHOTO_ANALYSIS
+
+    paths = one_path_photos(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "fer_core", "predict", *map(str, paths), "--json"], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["path"] for line in lines] == [str(path) for path in paths]
+    # what the Photo page runs by default: its models (load_face_models), its detector (cached_detector's
+    # make_detector), the photo settings, analyse_photo
+    models = load_face_models()
+    detector = make_detector(PHOTO_ANALYSIS.detector, working_size=PHOTO_ANALYSIS.detect_size)
+    pipeline = PHOTO_ANALYSIS.pipeline(models.emotion, models.keypoints, detector=detector)
+    faces_seen = 0
+    for path, line in zip(paths, lines):
+        page = analyse_photo(path.name, path.read_bytes(), pipeline).to_json()
+        assert line["detector"] == page["detector"] == {"name": "blazeface", "detect_size": 640, "flip_tta": True,
+                                                        "align": True, "smoothing": 0, "face_mesh": False}
+        assert line["models"] == page["models"] == {"emotion": "assets/models/emotion_int8.tflite",
+                                                    "keypoints": "assets/models/keypoints.tflite"}
+        assert (line["width"], line["height"]) == (page["width"], page["height"])
+        assert line["faces"] == page["faces"], path.name  # the same boxes, labels, probabilities and keypoints
+        faces_seen += len(line["faces"])
+        assert line["faces"], f"{path.name}: no face found"
+    by_name = {Path(line["path"]).name: line for line in lines}
+    assert len(by_name["lfw_three.png"]["faces"]) == 3 and len(by_name["two_faces.jpg"]["faces"]) == 2
+    assert (by_name["big.jpg"]["width"], by_name["big.jpg"]["original_width"]) == (1150, 2300)
+    assert faces_seen >= 8
+
+
+def test_predict_options_change_the_photo_settings_it_reports(models, photo_dir, capsys):
+    assert main(["predict", str(photo_dir / "astronaut.jpg"), "--json", "--detector", "haar", "--detect-size", "320",
+                 "--no-tta", "--no-align", "--mesh", *emotion_args(models)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["detector"] == {"name": "haar", "detect_size": 320, "flip_tta": False, "align": False,
+                                  "smoothing": 0, "face_mesh": True}
+    assert record["models"] == {"emotion": str(models["emotion_tflite"]), "keypoints": str(models["keypoints_tflite"]),
+                                "face_mesh": "assets/detectors/face_landmark.tflite"}
+    [face] = record["faces"]
+    assert len(face["mesh"]) == 468 and "roll" not in face  # Haar gives no eyes: nothing turned

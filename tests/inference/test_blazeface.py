@@ -204,8 +204,20 @@ def test_haar_framing_moves_the_centre_along_the_face_for_a_rolled_face():
     rolled[:, 0], rolled[:, 1] = 100 - (points[:, 1] - 80), 80 + (points[:, 0] - 100)  # 90 degrees
     assert eye_line_angle(rolled) == pytest.approx(np.pi / 2)
     x, y, side, _ = haar_framed_boxes([centre_box], rolled[None], (0.0, -0.1, 1.0))[0]
-    # "up the face" is now +x in the image: the centre moves 4 px to the right, not up
-    assert (x + side / 2, y + side / 2) == pytest.approx((104, 80))
+    # "up the face" is now +x in the image: the centre moves 0.1 of the side to the right, not up; the
+    # side is BlazeFace's divided by the cosine of the roll, capped at 45 degrees (ROLL_SIZE_LIMIT)
+    assert side == pytest.approx(40 * np.sqrt(2))
+    assert (x + side / 2, y + side / 2) == pytest.approx((100 + 4 * np.sqrt(2), 80))
+
+
+def test_haar_framing_undoes_the_shrinking_of_blazefaces_box_with_the_roll():
+    centre_box = (100.0, 80.0, 40.0 * np.cos(np.radians(30)), 40.0 * np.cos(np.radians(30)))
+    points = level_points(100, 80, 16)
+    turn = np.radians(30)
+    offsets = points - (100, 80)
+    rolled = (100, 80) + offsets @ np.array([[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])
+    assert np.degrees(eye_line_angle(rolled)) == pytest.approx(30)
+    assert haar_framed_boxes([centre_box], rolled[None], (0.0, 0.0, 1.0))[0] == pytest.approx([80, 60, 40, 40])
 
 
 # ---------------------------------------------------------------- the detector on real faces

@@ -182,8 +182,13 @@ def test_photo_page_says_which_models_detector_and_settings_made_the_result(with
     toggle(at, "Try a sample (astronaut)").set_value(True).run()
     assert not at.exception
     line = ("Emotion: emotion.tflite (LiteRT float32) · keypoints: keypoints.tflite (LiteRT float32) · "
-            "detector: haar at 320 px (frames scaled down to it on the long side) · flip TTA on")
+            "detector: blazeface · faces turned upright (eyes level) · flip TTA on")
     assert line in [c.value for c in at.main.caption]
+    assert toggle(at, "Face mesh").value is False  # off by default
+    toggle(at, "Face mesh").set_value(True).run()
+    assert not at.exception
+    assert line.replace(" · flip TTA", " · face mesh · flip TTA") in [c.value for c in at.main.caption]
+    toggle(at, "Face mesh").set_value(False).run()
     assert any(c.value.startswith("Percentages are the model's own outputs") for c in at.main.caption)
     tiny_chart = at.get("plotly_chart")[0].proto.spec
     emotion.set_value("emotion — fer2013, LiteRT int8").run()
@@ -243,6 +248,8 @@ def test_live_page_renders_with_its_settings(with_models, no_webrtc_session):
     annotator = at.session_state["live_annotator"]
     assert annotator.pipeline.tracker.window == 5 and annotator.pipeline.keypoints is None  # faces numbered
     assert annotator.pipeline.flip_tta is False
+    assert selectbox(at, "Face detector").value == annotator.pipeline.detector.name == "blazeface-fast"
+    assert toggle(at, "Face mesh").value is False and annotator.pipeline.mesh is None
     assert any(c.value.startswith("A **?** after a label means uncertain: its two most probable emotions are "
                                   "within 15 percentage points") for c in at.main.caption)
     [t for t in at.toggle if t.label == "Average with the mirrored face"][0].set_value(True).run()
@@ -336,8 +343,10 @@ def test_video_page_analyses_an_upload_into_a_video_a_timeline_and_downloads(wit
     assert video.proto.url.startswith("/media/") or video.proto.url  # served by Streamlit's media server
     assert len(at.get("plotly_chart")) == 1 and "Face 1" in at.get("plotly_chart")[0].proto.spec
     assert [b.label for b in at.get("download_button")] == ["Annotated video (MP4)", "Results per face and frame (CSV)"]
-    assert any(c.value.startswith("Emotion: emotion.tflite (LiteRT float32) · detector: haar at 320 px")
-               and " · flip TTA off · one frame in 1 · analysed in " in c.value for c in at.main.caption)
+    assert any(c.value.startswith("Emotion: emotion.tflite (LiteRT float32) · detector: blazeface · faces turned "
+                                  "upright (eyes level) · flip TTA off · one frame in 1 · analysed in ")
+               for c in at.main.caption)
+    assert toggle(at, "Face mesh").value is False
     assert work_files(video_work) == ["annotated.mp4", "faces.csv"]  # the upload's copy is gone
     (first,) = video_work.iterdir()
 
