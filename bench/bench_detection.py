@@ -24,6 +24,11 @@ Sections (all by default):
     sweep      the astronaut's face (scripts/face_sets.sweep_frame) 24 to 400 pixels wide in a
                640x480 frame, rolled -40 to +40 degrees: found = a detection holding the face centre
                with a side within 0.5x-2x of the face's; prints the grid and each detector's range.
+    mixed      two faces in one frame, a near one (a third of the frame's height) and a far one 24 to
+               160 pixels wide, in frames of 640x480, 1024x768 and 1280x720
+               (scripts/face_sets.two_face_frame): which far faces each detector finds beside the
+               near one (the cost of running the full-range model only when the short-range one
+               finds nothing, "blazeface-fast"), and its median ms per frame there.
     speed      detect() on a 640x480 frame with one face (bench/bench_inference.py's frame), median
                ms over --repeat calls, wall clock and CPU time (every thread's), the detectors
                taking turns in blocks in the same process as in bench_inference.time_calls, with
@@ -56,10 +61,12 @@ from fer_core.data.face_crops import KEYPOINT_MARGIN  # noqa: E402
 from fer_core.data.keypoints import ibug68_to_kaggle15, landmark_box, landmark_extent  # noqa: E402
 from fer_core.inference.detection import make_detector  # noqa: E402
 from scripts.face_sets import (astronaut_bgr, fer2013_labels, fer2013_upscaled, keypoint_frames, lfw_framed,  # noqa: E402
-                               sweep_frame)
+                               sweep_frame, two_face_frame)
 
-DETECTORS = ("haar", "lbp", "blazeface", "blazeface-short", "blazeface-full")
-SECTIONS = ("lfw", "fer", "keypoints", "sweep", "speed")
+DETECTORS = ("haar", "lbp", "blazeface", "blazeface-fast", "blazeface-short", "blazeface-full")
+SECTIONS = ("lfw", "fer", "keypoints", "sweep", "mixed", "speed")
+MIXED_FRAMES = ((480, 640), (768, 1024), (720, 1280))
+MIXED_SIZES = (24, 32, 40, 48, 56, 64, 80, 100, 128, 160)
 SWEEP_SIZES = (24, 32, 40, 48, 56, 64, 80, 100, 128, 160, 200, 256, 320, 400)
 SWEEP_ROLLS = tuple(range(-40, 41, 10))
 
@@ -217,6 +224,28 @@ def bench_sweep(detectors):
     return results
 
 
+def bench_mixed(detectors, repeat):
+    astronaut = astronaut_bgr()
+    results = {}
+    print(f"\nmixed: a near face (a third of the frame's height) and a far one {MIXED_SIZES[0]}-{MIXED_SIZES[-1]} px "
+          f"wide in one frame: far faces found beside the near one (# found), and median ms per frame")
+    for shape in MIXED_FRAMES:
+        frames = {size: two_face_frame(shape, size, astronaut) for size in MIXED_SIZES}
+        print(f"  {shape[1]}x{shape[0]}: far face " + " ".join(f"{size:>4d}" for size in MIXED_SIZES) + "     ms")
+        for name, detector in detectors.items():
+            row = []
+            for size, (frame, near, far) in frames.items():
+                found = detector.detect(frame)
+                row.append(sweep_found(found, near[:2], near[2]) and sweep_found(found, far[:2], far[2]))
+            frame = frames[MIXED_SIZES[len(MIXED_SIZES) // 2]][0]
+            ms = time_both({name: lambda d=detector: d.detect(frame)}, max(10, repeat // 10), warmup=3, rounds=1)[name]
+            results.setdefault(f"{shape[1]}x{shape[0]}", {})[name] = {
+                "both_found": dict(zip(MIXED_SIZES, map(bool, row))), "ms_wall": ms[0], "ms_cpu": ms[1]}
+            print(f"    {name:<16}        " + " ".join(f"{'#' if ok else '.':>4s}" for ok in row)
+                  + f"   {ms[0]:6.2f} wall {ms[1]:6.2f} CPU")
+    return results
+
+
 def time_both(functions, repeat, warmup=20, rounds=5):
     """Median wall-clock and CPU milliseconds per call of each function, the functions taking turns
     in blocks as bench_inference.time_calls does (so all share the machine's conditions).
@@ -292,13 +321,20 @@ def main(argv=None):
             results["keypoints"] = bench_keypoints(detectors, args.limit)
         elif section == "sweep":
             results["sweep"] = bench_sweep(detectors)
+        elif section == "mixed":
+            results["mixed"] = bench_mixed(detectors, args.repeat)
         elif section == "speed":
             results["speed"] = bench_speed(detectors, args.repeat)
-    print(f"\n({time.perf_counter() - started:.0f} s)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    finish(results, started, args.json)
     return 0
+
+
+def finish(results, started, json_path=None):
+    """Prints how long a bench took and writes its figures to ``json_path`` when given."""
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+    if json_path:
+        Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {json_path}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
     - ``keypoint_frames``: the keypoint set's whole frames of one split (``fer_core.data.keypoints``
       re-splits them by identity) with their 68 annotated landmarks.
     - ``sweep_frame``: the astronaut's face at a given size and roll in a 640x480 frame.
+    - ``two_face_frame``: a near face and a far one of a given size in one frame.
 
 Used by scripts/calibrate_blazeface_box.py and bench/bench_detection.py (from the repository root).
 """
@@ -127,3 +128,39 @@ def sweep_frame(face_side, roll_degrees, astronaut=None):
     frame = cv2.warpAffine(astronaut, matrix, (width, height), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=(SWEEP_BACKGROUND,) * 3)
     return frame, (width / 2.0, height / 2.0)
+
+
+def _placed_face(frame, astronaut, face_side, centre):
+    """Draws the astronaut's face (Haar's framing ``face_side`` wide) centred at ``centre``, in place."""
+    x, y, side = ASTRONAUT_FACE
+    scale = face_side / side
+    small = cv2.resize(astronaut, None, fx=scale, fy=scale,
+                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    half = int(round(face_side))  # the face with half a side of its photo around it
+    cx, cy = (x + side / 2.0) * scale, (y + side / 2.0) * scale
+    x0, y0 = int(round(cx - half)), int(round(cy - half))
+    patch = cv2.copyMakeBorder(small, half * 2, half * 2, half * 2, half * 2, cv2.BORDER_CONSTANT,
+                               value=(SWEEP_BACKGROUND,) * 3)[y0 + 2 * half:y0 + 4 * half, x0 + 2 * half:x0 + 4 * half]
+    fx, fy = int(round(centre[0] - half)), int(round(centre[1] - half))
+    h, w = frame.shape[:2]
+    sx0, sy0 = max(0, -fx), max(0, -fy)
+    sx1, sy1 = min(patch.shape[1], w - fx), min(patch.shape[0], h - fy)
+    frame[fy + sy0:fy + sy1, fx + sx0:fx + sx1] = patch[sy0:sy1, sx0:sx1]
+
+
+def two_face_frame(shape, far_side, astronaut=None):
+    """A frame with two of the astronaut's faces: a near one, a third of the frame's height wide, on the
+    left, and a far one ``far_side`` pixels wide on the right, on a grey background.
+
+    Returns:
+        (frame uint8 (H, W, 3), near (cx, cy, side), far (cx, cy, side)).
+    """
+    astronaut = astronaut_bgr() if astronaut is None else astronaut
+    height, width = shape
+    frame = np.full((height, width, 3), SWEEP_BACKGROUND, np.uint8)
+    near_side = height / 3.0
+    near = (width * 0.3, height * 0.5, near_side)
+    far = (width * 0.75, height * 0.4, float(far_side))
+    _placed_face(frame, astronaut, near_side, near[:2])
+    _placed_face(frame, astronaut, far_side, far[:2])
+    return frame, near, far
