@@ -14,6 +14,7 @@ from fer_core.app.photo import (MAX_MEGAPIXELS, MAX_UPLOAD_MB, SAMPLE_NAME, UPLO
                                 EncodedImages, PixelBudget, analyse_photo, download_name, face_title,
                                 probability_figure, sample_photo)
 from fer_core.inference.analysis import PHOTO_ANALYSIS
+from fer_core.inference.pipeline import emotion_angle
 from fer_core.inference.saliency import explain_face, keras_model_of, overlay_heatmap
 from fer_core.app.resources import cached_detector, inference_sidebar, use_app_navigation
 from fer_core.app.page_helpers import (FACE_MESH_HELP, FACE_MESH_LABEL, FLIP_TTA_HELP, FLIP_TTA_LABEL, PHOTO_DETECTORS,
@@ -122,7 +123,7 @@ for number, (name, source) in enumerate(photos):
                     shown = models.emotion.label_names.index(result.label) if result.label else None
                     saliency = explain_face(models.emotion, analysis.image, result.box, saliency_method,
                                             class_index=shown, keras_model=keras_model,  # the label shown
-                                            angle=result.roll)  # on the crop the model saw
+                                            angle=emotion_angle(result.roll))  # on the crop the model saw
                 except FerStudioError as error:
                     st.error(f"No saliency map: {error}")
                     continue

@@ -260,3 +260,11 @@ def test_caption_text_contrasts_with_its_label_colour():
         luminance = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
         text_luminance = 0.0 if text_color(color) == (0, 0, 0) else 255.0
         assert abs(luminance - text_luminance) > 100
+
+
+def test_the_emotion_crop_is_turned_only_beyond_the_training_rotation():
+    from fer_core.inference.pipeline import EMOTION_ALIGN_FROM_DEGREES, emotion_angle
+
+    assert EMOTION_ALIGN_FROM_DEGREES == 10.0
+    assert emotion_angle(None) is None and emotion_angle(4.0) is None and emotion_angle(-9.9) is None
+    assert emotion_angle(10.0) == 10.0 and emotion_angle(-25.0) == -25.0
