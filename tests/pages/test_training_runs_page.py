@@ -71,7 +71,9 @@ def test_the_form_is_bounded_and_a_job_that_cannot_run_is_not_started(runs, monk
 
 def test_a_new_run_is_followed_and_its_late_failure_shown_with_the_error(runs, monkeypatch):
     """A process that fails after the startup window: the page shows the new run at once, then its error."""
-    script = "import sys, time; print('loading'); time.sleep(2.5); sys.exit('error: the dataset is broken')"
+    go = runs / "go"  # the process fails once the test has seen it running, however slow the machine
+    script = (f"import os, sys, time; print('loading')\nwhile not os.path.exists({str(go)!r}): time.sleep(0.05)\n"
+              "sys.exit('error: the dataset is broken')")
     monkeypatch.setattr(jobs, "train_command", lambda model, data, run_dir, epochs=1, **_: [
         sys.executable, "-c", script, "--model", model, "--data", data, "--epochs", str(epochs), "--run-dir",
         str(run_dir)])
@@ -83,6 +85,7 @@ def test_a_new_run_is_followed_and_its_late_failure_shown_with_the_error(runs, m
     ok(at)
     assert at.session_state["runs_tab"] == "Run record" and at.selectbox(key="run").value == "runs/late"
     assert "Started (process" in shown(at) and "starting: epoch 0 of 3" in str(at.get("progress")[0].proto)
+    go.touch()
     deadline = time.time() + 30
     while "exit_code" not in json.loads((runs / "late" / "job.json").read_text()) and time.time() < deadline:
         time.sleep(0.1)
