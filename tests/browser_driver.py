@@ -77,7 +77,10 @@ def drive_live(page, url, args):
     page.locator(".js-plotly-plot").first.wait_for(timeout=20000)
     page.wait_for_timeout(1500)
     page.screenshot(path=args.shot, full_page=True)
-    timeline = page.locator(".js-plotly-plot").count()
+    # Counted when the chart is on the page: the fragment redraws it each second, and on a loaded
+    # machine a count taken mid-redraw can see none.
+    timeline = page.wait_for_function(
+        "() => document.querySelectorAll('.js-plotly-plot').length || null", timeout=20000).json_value()
     metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
     help_shown = page.get_by_text("FER_ICE_SERVERS").first.is_visible()
     speed_on_page = page.get_by_text(" fps | ").count()
