@@ -12,8 +12,8 @@ from fer_core.training.loop import TrainConfig
 # Flags of `python -m fer_core train` for TrainConfig fields that differ from the defaults.
 _FLAG_FIELDS = ("epochs", "batch_size", "learning_rate", "optimizer", "weight_decay", "schedule",
                 "warmup_epochs", "label_smoothing", "patience", "input_size", "fold", "folds", "limit",
-                "seed", "strategy", "rotation", "shift", "zoom", "erase", "mixup", "init_from", "distill",
-                "swa_start")
+                "seed", "strategy", "rotation", "shift", "zoom", "erase", "stretch", "camera", "mixup",
+                "init_from", "distill", "swa_start")
 _SWITCHES = {"class_weights": ("--class-weights", True), "soft_labels": ("--soft-labels", True),
              "augment": ("--no-augment", False), "flip": ("--no-flip", False)}
 

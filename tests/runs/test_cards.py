@@ -22,6 +22,7 @@ def test_train_command_reproduces_every_training_option():
         model="resnet10", data="fer2013", epochs=50, batch_size=32, learning_rate=0.05, optimizer="sgd",
         weight_decay=0.005, schedule="constant", warmup_epochs=2, label_smoothing=0.1, class_weights=True,
         soft_labels=True, augment=False, flip=False, rotation=15.0, shift=0.15, zoom=0.2, erase=0.5,
+        stretch=0.1, camera=0.3,
         patience=0, input_size=44, fold=3, folds=5, limit=100, seed=7, strategy="mirrored",
         mixup=0.2, init_from="runs/y/model.keras", teachers=["runs/t1/model.keras", "runs/t2/model.keras"],
         distill=0.7, swa_start=20)
@@ -30,6 +31,16 @@ def test_train_command_reproduces_every_training_option():
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     parsed = TrainConfig.from_dict({k: v for k, v in vars(args).items() if k in fields and v is not None})
     assert parsed == changed, command
+
+
+def test_every_training_option_has_its_flag_in_the_command():
+    import dataclasses
+
+    from fer_core.runs import cards
+    from fer_core.training.loop import TrainConfig
+
+    written = set(cards._FLAG_FIELDS) | set(cards._SWITCHES) | {"model", "data", "teachers", "extra"}
+    assert {f.name for f in dataclasses.fields(TrainConfig)} <= written
 
 
 METRICS = {
