@@ -31,9 +31,10 @@ when present; otherwise untrained ``mini_xception`` / ``keypoint_xception`` from
 on the weights). ``--emotion-model`` / ``--keypoint-model`` pick others.
 
 The ``fer`` column needs the ``fer`` package without its heavy dependencies.
-Install it apart from the project's environment:
+Install it apart from the project's environment (``fer`` imports ``pkg_resources``,
+which setuptools 81 and later no longer carry):
 
-    .venv/bin/pip install --no-deps --target ~/.cache/fer-studio/bench/fer-pkg fer
+    .venv/bin/pip install --no-deps --target ~/.cache/fer-studio/bench/fer-pkg fer "setuptools<81"
 
 (the script also finds ``fer`` when it is importable normally). Without it,
 that column is skipped.
@@ -144,7 +145,7 @@ def load_fer():
         try:
             from fer.fer import FER
         except ImportError as error:
-            print(f"fer found in {FER_TARGET} but cannot be imported: {error}")
+            print(f"fer found in {FER_TARGET} but cannot be imported: {error} (see this script's docstring)")
             return None
     import logging
 

@@ -18,7 +18,7 @@ from fer_core.app.live import (ICE_SERVERS_ENV, LOOPBACK_ICE_ENV, RECORD_PATH_EN
                                records_to_csv, rtc_configuration)
 from fer_core.app.video_analysis import face_timeline_figure
 from fer_core.inference.analysis import LIVE_ANALYSIS
-from fer_core.app.resources import detector_for_stream, inference_sidebar, use_app_navigation
+from fer_core.app.resources import inference_sidebar, use_app_navigation
 from fer_core.app.page_helpers import (FACE_MESH_HELP, FACE_MESH_LABEL, FLIP_TTA_HELP, FLIP_TTA_LABEL, STREAM_DETECTORS,
                                        uncertain_rule)
 
@@ -73,7 +73,7 @@ if st.session_state.get("live_settings") != settings or annotator.pipeline is No
     analysis_choice = LIVE_ANALYSIS.with_changes(detector=detector_name, flip_tta=flip_tta, face_mesh=mesh_on,
                                                  smoothing=SMOOTHING_FRAMES if smoothing else 0)
     with st.spinner(f"Loading the {detector_name} detector..."):
-        detector = detector_for_stream(analysis_choice.detector, analysis_choice.detect_size)
+        detector = analysis_choice.shared_detector()  # a tracking one is new: it follows this stream
     annotator.configure(pipeline=analysis_choice.pipeline(
         models.emotion, models.keypoints if keypoints_on else None, detector=detector, track=True))
     st.session_state.live_settings = settings

@@ -16,7 +16,7 @@ from fer_core.app.photo import (MAX_MEGAPIXELS, MAX_UPLOAD_MB, SAMPLE_NAME, UPLO
 from fer_core.inference.analysis import PHOTO_ANALYSIS
 from fer_core.inference.pipeline import emotion_angle
 from fer_core.inference.saliency import explain_face, keras_model_of, overlay_heatmap
-from fer_core.app.resources import cached_detector, inference_sidebar, use_app_navigation
+from fer_core.app.resources import inference_sidebar, use_app_navigation
 from fer_core.app.page_helpers import (FACE_MESH_HELP, FACE_MESH_LABEL, FLIP_TTA_HELP, FLIP_TTA_LABEL, PHOTO_DETECTORS,
                                        analysis_settings, confidence_note)
 
@@ -76,7 +76,7 @@ if not photos:
 # The same settings as `python -m fer_core predict` on a photo (fer_core.inference.analysis), with this page's choices.
 analysis_choice = PHOTO_ANALYSIS.with_changes(detector=detector_name, flip_tta=flip_tta, face_mesh=mesh_on)
 with st.spinner(f"Loading the {detector_name} detector..."):
-    detector = cached_detector(analysis_choice.detector, analysis_choice.detect_size)
+    detector = analysis_choice.shared_detector()
 pipeline = analysis_choice.pipeline(models.emotion, models.keypoints if keypoints_on else None, detector=detector)
 calibrated = models.emotion is not None and models.emotion.adjustment is not None
 settings = analysis_settings(picked["emotion"].runtime if models.emotion else None,

@@ -14,7 +14,7 @@ import streamlit as st
 from fer_core.app.page_helpers import (FACE_MESH_HELP, FACE_MESH_LABEL, FLIP_TTA_HELP, FLIP_TTA_LABEL, VIDEO_DETECTORS,
                                        analysis_settings, confidence_note)
 from fer_core.app.photo import download_name
-from fer_core.app.resources import detector_for_stream, inference_sidebar, use_app_navigation
+from fer_core.app.resources import inference_sidebar, use_app_navigation
 from fer_core.app.video_analysis import (MAX_VIDEO_MB, VIDEO_TYPES, analyse_upload, face_timeline_figure,
                                          new_work_dir, remove_work_dir)
 from fer_core.errors import FerStudioError
@@ -67,7 +67,7 @@ if not fresh:
     # The settings of `python -m fer_core predict` on a video (fer_core.inference.analysis), with this page's choices.
     analysis_choice = VIDEO_ANALYSIS.with_changes(detector=detector_name, flip_tta=flip_tta, face_mesh=mesh_on,
                                                   smoothing=SMOOTHING_FRAMES if smoothing else 0)
-    detector = detector_for_stream(analysis_choice.detector, analysis_choice.detect_size)
+    detector = analysis_choice.shared_detector()  # a tracking one is new: it follows this video
     pipeline = analysis_choice.pipeline(models.emotion, models.keypoints if keypoints_on else None, detector=detector,
                                         track=True)
     st.session_state.pop("video_result", None)

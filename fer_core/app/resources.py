@@ -6,8 +6,9 @@ run record that has its weights. The default is the model named by ``FER_EMOTION
 ``FER_KEYPOINT_MODEL`` when set, else the shipped one (``model_options``). A missing model
 is not an error for the pages: ``load_face_models`` returns None in its place
 with a one-line explanation (how to train and export one), and the pages show it.
-``cached_face_models`` and ``cached_detector`` are the same, each model and detector loaded once per
-server process (``st.cache_resource``) for all pages and sessions.
+``cached_face_models`` loads each model once per server process (``st.cache_resource``) for all pages
+and sessions; detectors are shared the same way by ``AnalysisSettings.shared_detector``
+(``fer_core.inference.analysis``), which ``predict`` uses too.
 
 Nothing here imports TensorFlow (a ``.tflite`` model is run by LiteRT), unless a user picks a run
 record's ``model.keras``, which runs through Keras.
@@ -21,7 +22,6 @@ import streamlit as st
 
 from fer_core.data import load_dataset
 from fer_core.errors import FerStudioError
-from fer_core.inference.detection import make_detector
 from fer_core.inference.runtime import (EmotionClassifier, KeypointRegressor, default_model_path, read_info_file,
                                         tflite_path_for)
 from fer_core.runs.catalog import ModelChoice, model_catalog, runtime_description
@@ -255,18 +255,6 @@ def inference_sidebar(page, title, detectors):
     return models, picked, detector_name, settings
 
 
-@st.cache_resource(show_spinner="Loading the face detector...")
-def cached_detector(name, working_size=None):
-    """``make_detector(name, working_size=...)``, once per server process (detectors are thread-safe).
-
-    Arguments:
-        name: a detector name.
-        working_size: the longest side Haar, LBP and MTCNN search at (``AnalysisSettings.detect_size``);
-            None: the detector's own default.
-    """
-    return make_detector(name, **({"working_size": working_size} if working_size else {}))
-
-
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
 def cached_dataset(name, fold=0, folds=10):
     """``load_dataset(name, fold=fold, folds=folds)``, once per server process (shared by the pages)."""
@@ -295,10 +283,3 @@ def use_app_navigation():
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False  # what st.navigation itself sets
         st.rerun()
-
-
-def detector_for_stream(name, working_size=None):
-    """The detector for one video stream: a new tracking detector (it follows one stream),
-    or the shared instance of a stateless one (see ``cached_detector``)."""
-    options = {"working_size": working_size} if working_size else {}
-    return make_detector(name, **options) if name == "haar-track" else cached_detector(name, working_size)

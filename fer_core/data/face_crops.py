@@ -207,10 +207,3 @@ def points_to_crop(points, box, size, margin=0.0):
     points = np.asarray(points, dtype=np.float32)
     return ((points - np.array([x0, y0], np.float32)) * (size / s)).astype(np.float32)
 
-
-def points_from_crop(points, box, size, margin=0.0):
-    """Inverse of ``points_to_crop``: crop pixels back to frame pixels."""
-    x, y, side, _ = square_box(box, margin)
-    x0, y0, s = round(x), round(y), max(1, round(side))
-    points = np.asarray(points, dtype=np.float32)
-    return (points * (s / size) + np.array([x0, y0], np.float32)).astype(np.float32)

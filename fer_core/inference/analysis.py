@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from fer_core.config import PROJECT_ROOT
-from fer_core.inference.detection import DEFAULT_DETECTOR, get_detector, make_detector
+from fer_core.inference.detection import (DEFAULT_DETECTOR, detector_options, get_detector, make_detector,
+                                         working_size_of)
 from fer_core.inference.pipeline import FacePipeline
 
 # Longest side, in pixels, that Haar, LBP and MTCNN scale a photo down to before they search it (the
@@ -60,16 +61,19 @@ class AnalysisSettings:
         """A copy with some settings changed (``None`` values are ignored: "not given")."""
         return replace(self, **{key: value for key, value in changes.items() if value is not None})
 
+    def detector_options(self):
+        """``make_detector``'s options for these settings (``detection.detector_options``: the working
+        size, for the detectors that search a scaled-down frame)."""
+        return detector_options(self.detector, self.detect_size)
+
     def make_detector(self):
         """A new detector as these settings ask for it."""
-        return make_detector(self.detector, working_size=self.detect_size)
+        return make_detector(self.detector, **self.detector_options())
 
     def shared_detector(self):
-        """The process's shared detector for these settings (``detection.get_detector``; a
-        tracking detector, which follows one stream, is always new)."""
-        if self.detector in ("none", "haar-track") or self.detector.startswith("blazeface"):
-            return get_detector(self.detector)  # no working size to honour, or a new one per stream
-        return _shared_detector(self.detector, self.detect_size)
+        """The process's shared detector for these settings (``detection.get_detector``: the pages, predict
+        and the pipelines built here share it; a tracking detector, which follows one stream, is always new)."""
+        return get_detector(self.detector, **self.detector_options())
 
     def pipeline(self, emotion=None, keypoints=None, detector=None, mesh=None, track=None):
         """The ``FacePipeline`` of these settings.
@@ -106,9 +110,7 @@ class AnalysisSettings:
             detector: the detector instance that ran (for a cascade's working size), else the shared one.
             emotion: whether an emotion model ran (flip TTA is said only then).
         """
-        detector = detector if detector is not None else self.shared_detector()
-        working_size = getattr(detector, "working_size", None) or getattr(getattr(detector, "full", None),
-                                                                          "working_size", None)
+        working_size = working_size_of(detector if detector is not None else self.shared_detector())
         parts = [f"detector: {self.detector}" + (f" at {working_size} px (frames scaled down to it on the long side)"
                                                  if working_size else "")]
         if self.align and detector_gives_eyes(self.detector):
@@ -161,29 +163,21 @@ def analysis_record(pipeline):
     and the Photo page's JSON download). A pipeline built without settings reports its own."""
     settings = getattr(pipeline, "settings", None) or AnalysisSettings(
         detector=getattr(pipeline.detector, "name", type(pipeline.detector).__name__),
-        detect_size=getattr(pipeline.detector, "working_size", None), flip_tta=pipeline.flip_tta,
+        detect_size=working_size_of(pipeline.detector), flip_tta=pipeline.flip_tta,
         align=pipeline.align, smoothing=pipeline.tracker.window if pipeline.tracker else 0,
         face_mesh=pipeline.mesh is not None)
     return {"detector": settings.to_json(), "models": model_files(pipeline)}
 
 
-_SHARED = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def _shared_detector(name, working_size):
-    with _SHARED_LOCK:
-        key = ("detector", name, working_size)
-        if key not in _SHARED:
-            _SHARED[key] = make_detector(name, working_size=working_size)
-        return _SHARED[key]
+_SHARED_MESH = []
+_MESH_LOCK = threading.Lock()
 
 
 def shared_face_mesh():
     """The process's ``FaceMesh`` (loaded on first use; the model is thread-safe)."""
     from fer_core.inference.face_mesh import FaceMesh
 
-    with _SHARED_LOCK:
-        if "mesh" not in _SHARED:
-            _SHARED["mesh"] = FaceMesh()
-        return _SHARED["mesh"]
+    with _MESH_LOCK:
+        if not _SHARED_MESH:
+            _SHARED_MESH.append(FaceMesh())
+        return _SHARED_MESH[0]

@@ -148,6 +148,7 @@ class BlazeFaceDetector:
         self.min_score = min_score
         self.nms_iou = nms_iou
         self.num_threads = num_threads
+        self.working_size = None  # the models' fixed inputs decide (see detection.working_size_of)
         self.full_range_above = full_range_above
         self.passes = tuple((spec, 0.0) for spec in self.specs)
         if tight_face_border is not None and SHORT_RANGE in self.specs:

@@ -42,6 +42,9 @@ DEFAULT_DETECTOR = "blazeface"
 # BlazeFace detector names -> the models they run (fer_core.inference.blazeface.MODEL_SPECS).
 BLAZEFACE_MODELS = {"blazeface": ("short", "full"), "blazeface-fast": ("short", "full"),
                     "blazeface-short": ("short",), "blazeface-full": ("full",)}
+# The detectors that search a copy of the frame scaled down to a working size (``working_size``); the
+# BlazeFace models have fixed inputs of their own, and "none" searches nothing.
+SCALED_DETECTORS = ("haar", "lbp", "haar-track", "mtcnn")
 
 # Smallest face searched for, as a fraction of the frame's longest side
 # (60 pixels in a 640-pixel-wide frame).
@@ -309,6 +312,11 @@ class TrackingFaceDetector:
         self.full_detections = 0
         self.reset()
 
+    @property
+    def working_size(self):
+        """The longest side its full detections search at (its Haar detector's)."""
+        return self.full.working_size
+
     def reset(self):
         """Forgets the faces followed (e.g. at a new video)."""
         self._boxes, self._since_full = [], 0
@@ -416,8 +424,22 @@ class WholeImageDetector:
 
 # ---------------------------------------------------------------- named entry points
 
-_DEFAULT_DETECTORS = {}
-_DEFAULT_LOCK = threading.Lock()
+_SHARED_DETECTORS = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def detector_options(name, working_size=None):
+    """``make_detector``'s options for a detector name and a working size.
+
+    Arguments:
+        name: one of ``DETECTORS``.
+        working_size: longest side the frame is scaled down to before detection, or None for the
+            detector's own default; used only by ``SCALED_DETECTORS``.
+
+    Returns:
+        {"working_size": working_size} or {}.
+    """
+    return {"working_size": int(working_size)} if working_size and name in SCALED_DETECTORS else {}
 
 
 def make_detector(name=DEFAULT_DETECTOR, **options):
@@ -450,17 +472,29 @@ def make_detector(name=DEFAULT_DETECTOR, **options):
     raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
 
 
-def get_detector(detector=DEFAULT_DETECTOR):
-    """Returns ``detector`` itself, or a shared default instance for a detector name
-    (a new one for "haar-track", which follows a single stream)."""
+def get_detector(detector=DEFAULT_DETECTOR, **options):
+    """Returns ``detector`` itself, or the process's shared instance of a detector name built with
+    ``options`` (detectors are thread-safe; a new one for "haar-track", which follows a single stream).
+
+    Arguments:
+        detector: a detector instance, or one of ``DETECTORS``.
+        **options: ``make_detector``'s options (e.g. from ``detector_options``).
+    """
     if not isinstance(detector, str):
         return detector
     if detector == "haar-track":
-        return make_detector(detector)
-    with _DEFAULT_LOCK:
-        if detector not in _DEFAULT_DETECTORS:
-            _DEFAULT_DETECTORS[detector] = make_detector(detector)
-        return _DEFAULT_DETECTORS[detector]
+        return make_detector(detector, **options)
+    key = (detector, tuple(sorted(options.items())))
+    with _SHARED_LOCK:
+        if key not in _SHARED_DETECTORS:
+            _SHARED_DETECTORS[key] = make_detector(detector, **options)
+        return _SHARED_DETECTORS[key]
+
+
+def working_size_of(detector):
+    """The longest side (pixels) a detector scales frames down to before it searches them, or None
+    (BlazeFace, "none", or a detector of one's own without ``working_size``)."""
+    return getattr(detector, "working_size", None)
 
 
 def detect_faces(image_bgr, detector=DEFAULT_DETECTOR):

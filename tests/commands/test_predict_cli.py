@@ -11,7 +11,6 @@ import pytest
 
 from fer_core import config
 from fer_core.cli import main
-from fer_core.inference.detection import make_detector
 from fer_core.inference.runtime import shipped_model_exists
 from tests.inference_models import astronaut_bgr, tiny_models
 
@@ -233,10 +232,10 @@ def test_predict_json_and_the_photo_page_give_the_same_faces_and_labels(tmp_path
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [line["path"] for line in lines] == [str(path) for path in paths]
-    # what the Photo page runs by default: its models (load_face_models), its detector (cached_detector's
-    # make_detector), the photo settings, analyse_photo
+    # what the Photo page runs by default: its models (load_face_models), its detector (the settings' shared
+    # one), the photo settings, analyse_photo
     models = load_face_models()
-    detector = make_detector(PHOTO_ANALYSIS.detector, working_size=PHOTO_ANALYSIS.detect_size)
+    detector = PHOTO_ANALYSIS.shared_detector()
     pipeline = PHOTO_ANALYSIS.pipeline(models.emotion, models.keypoints, detector=detector)
     faces_seen = 0
     for path, line in zip(paths, lines):

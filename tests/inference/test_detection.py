@@ -4,8 +4,8 @@ import pytest
 
 from fer_core.data.face_crops import box_iou
 from fer_core.inference.detection import (DEFAULT_DETECTOR, LBP_BOX_CORRECTION, MTCNN_LANDMARKS, HaarFaceDetector,
-                                         LBPFaceDetector, correct_box, detect_faces, get_detector, make_detector, scale_box,
-                                         working_scale)
+                                         LBPFaceDetector, correct_box, detect_faces, detector_options, get_detector,
+                                         make_detector, scale_box, working_scale, working_size_of)
 from fer_core.errors import ImageError
 from tests.inference_models import astronaut_bgr
 
@@ -153,6 +153,22 @@ def test_detector_lookup():
     assert get_detector(own) is own
     with pytest.raises(ValueError, match="unknown detector 'dlib'"):
         make_detector("dlib")
+
+
+def test_shared_detectors_are_one_per_name_and_working_size_and_a_tracker_is_new_each_time():
+    assert get_detector("haar", working_size=320) is get_detector("haar", working_size=320)
+    assert get_detector("haar", working_size=320) is not get_detector("haar", working_size=640)
+    assert get_detector("lbp", working_size=320).working_size == 320
+    first, second = get_detector("haar-track", working_size=320), get_detector("haar-track", working_size=320)
+    assert first is not second and working_size_of(first) == 320  # it follows one stream, at the size asked
+    assert working_size_of(get_detector("none")) is None
+
+
+def test_detector_options_give_a_working_size_only_to_the_detectors_that_scale_frames_down():
+    assert detector_options("haar", 640) == detector_options("mtcnn", 640) == {"working_size": 640}
+    assert detector_options("haar-track", 320) == {"working_size": 320}
+    assert detector_options("blazeface", 640) == detector_options("none", 640) == {}
+    assert detector_options("haar", None) == {}
 
 
 # ---------------------------------------------------------------- MTCNN (imports TensorFlow: a few seconds)
