@@ -8,6 +8,11 @@ from fer_core.data.palette import emotion_color, hex_to_rgb
 DEFAULT_COLOR = (60, 220, 60)
 KEYPOINT_COLOR = (0, 255, 255)
 MESH_COLOR = (235, 206, 135)  # light blue (BGR), under the keypoints
+LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
+# A caption's font scale: its box's width over this many pixels, shrunk until the caption fits the box's
+# width (so side by side faces' captions do not run into each other), but never under the smallest.
+LABEL_SCALE_WIDTH = 220.0
+SMALLEST_LABEL_SCALE = 0.35
 
 
 def label_color(label):
@@ -60,12 +65,12 @@ def draw_face(image, result, thickness=None, number=None):
     cv2.rectangle(image, (x, y), (x + w, y + h), color, thickness)
     text = caption(result, number)
     if text:
-        scale = max(0.4, w / 220.0)
-        (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-        top = y - th - baseline - 2 if y - th - baseline - 2 >= 0 else y + h
-        cv2.rectangle(image, (x, top), (x + tw + 4, top + th + baseline + 2), color, cv2.FILLED)
-        cv2.putText(image, text, (x + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    text_color(color), thickness, cv2.LINE_AA)
+        scale = label_scale(text, w, thickness)
+        (tw, th), baseline = cv2.getTextSize(text, LABEL_FONT, scale, thickness)
+        left, top = label_position((x, y, w, h), (tw + 4, th + baseline + 2), (height, width))
+        cv2.rectangle(image, (left, top), (left + tw + 4, top + th + baseline + 2), color, cv2.FILLED)
+        cv2.putText(image, text, (left + 2, top + th + 1), LABEL_FONT, scale, text_color(color), thickness,
+                    cv2.LINE_AA)
     if result.keypoints is not None:
         radius = max(1, round(w / 60))
         for px, py in np.asarray(result.keypoints):
@@ -73,6 +78,46 @@ def draw_face(image, result, thickness=None, number=None):
                 cv2.circle(image, (int(round(px)), int(round(py))), radius, KEYPOINT_COLOR, cv2.FILLED,
                            cv2.LINE_AA)
     return image
+
+
+def label_scale(text, box_width, thickness=1):
+    """The font scale of a face's caption: ``box_width / LABEL_SCALE_WIDTH`` (at least 0.4), made smaller
+    until the caption is no wider than the box, down to ``SMALLEST_LABEL_SCALE``.
+
+    Arguments:
+        text: the caption.
+        box_width: the face box's width, pixels.
+        thickness: the text's line thickness.
+
+    Returns:
+        float scale for ``cv2.putText``.
+    """
+    scale = max(0.4, box_width / LABEL_SCALE_WIDTH)
+    (text_width, _), _ = cv2.getTextSize(text, LABEL_FONT, scale, thickness)
+    if text_width + 4 > box_width:
+        scale *= (box_width - 4) / float(text_width + 4)
+    return max(SMALLEST_LABEL_SCALE, scale)
+
+
+def label_position(box, label_size, frame_shape):
+    """Where a caption goes: above its box when there is room, else inside the box along its top (a face
+    that fills the frame); moved left and up as needed to stay inside the frame.
+
+    Arguments:
+        box: the face's (x, y, w, h).
+        label_size: the caption's (width, height) with its background, pixels.
+        frame_shape: the frame's (height, width, ...).
+
+    Returns:
+        (left, top) of the caption's background, ints.
+    """
+    x, y, _, _ = (int(v) for v in box)
+    label_width, label_height = label_size
+    height, width = frame_shape[:2]
+    top = y - label_height if y - label_height >= 0 else max(y, 0)
+    top = max(0, min(top, height - label_height))
+    left = max(0, min(x, width - label_width))
+    return left, top
 
 
 def draw_mesh(image, mesh, radius=1, color=MESH_COLOR):

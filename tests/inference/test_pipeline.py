@@ -252,6 +252,40 @@ def test_overlay_edge_cases():
     assert label_color("odd") == label_color("odd")
 
 
+def test_captions_of_faces_that_fill_the_frame_side_by_side_stay_inside_their_boxes_and_the_frame():
+    # three tight faces in a 600x200 photo (the Photo page's case): captions went below the boxes, off the
+    # frame, and ran into each other
+    import cv2
+
+    from fer_core.inference.overlay import LABEL_FONT, label_position, label_scale
+
+    boxes = [(0, 0, 200, 200), (200, 0, 200, 200), (400, 2, 200, 198)]
+    texts = ["3 surprise? 61%", "1 happiness 99%", "2 neutral 89%"]
+    spans = []
+    for box, text in zip(boxes, texts):
+        scale = label_scale(text, box[2], thickness=2)
+        (tw, th), baseline = cv2.getTextSize(text, LABEL_FONT, scale, 2)
+        assert tw + 4 <= box[2]  # fits its box's width
+        left, top = label_position(box, (tw + 4, th + baseline + 2), (200, 600))
+        assert (top, left) == (box[1], box[0])  # no room above: inside the box, along its top
+        spans.append((left, left + tw + 4))
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # side by side, not over each other
+    drawn = draw_results(np.full((200, 600, 3), 128, np.uint8),
+                         [FaceResult(box=b, probabilities={"happy": 0.99}, label="happy") for b in boxes])
+    assert (drawn[0:8, 0:100] == label_color("happy")).all(axis=-1).any()  # the first caption is at the top
+
+
+def test_caption_position_golden():
+    from fer_core.inference.overlay import SMALLEST_LABEL_SCALE, label_position, label_scale
+
+    assert label_position((50, 40, 30, 30), (60, 20), (100, 100)) == (40, 20)  # above, moved left into the frame
+    assert label_position((50, 10, 30, 30), (20, 20), (100, 100)) == (50, 10)  # no room above: inside, at the top
+    assert label_position((-5, -8, 30, 30), (20, 20), (100, 100)) == (0, 0)  # a box partly outside the frame
+    assert label_position((10, 90, 30, 30), (20, 20), (100, 100)) == (10, 70)  # never below the frame
+    assert label_scale("1 happy 90%", 440) == 2.0  # a wide box: its width / 220
+    assert label_scale("1 happy 90%", 10) == SMALLEST_LABEL_SCALE  # a tiny face: the smallest
+
+
 def test_caption_text_contrasts_with_its_label_colour():
     from fer_core.data.palette import EMOTION_COLORS
     from fer_core.inference.overlay import text_color
