@@ -14,7 +14,6 @@ Usage (from the repository root):
 """
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -26,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from fer_core.config import ASSETS_DIR  # noqa: E402
 from fer_core.runs.generalisation import generalisation_table, rank_correlation  # noqa: E402
 from fer_core.runs.records import load_runs  # noqa: E402
+from fer_core.storage import file_sha256  # noqa: E402
 
 SHIPPED = ("emotion", "emotion_ferplus")
 
@@ -34,18 +34,14 @@ def emotion_models():
     """{row name: model file}: the shipped emotion models, then the run records with weights, by name (a
     record whose weights are a shipped model's is named after it: "resnet10-ferplus = emotion_ferplus")."""
     shipped = {name: ASSETS_DIR / "models" / f"{name}.keras" for name in SHIPPED}
-    digests = {file_digest(path): name for name, path in shipped.items() if path.is_file()}
+    digests = {file_sha256(path): name for name, path in shipped.items() if path.is_file()}
     models = {}
     for record in sorted(load_runs([ASSETS_DIR / "runs"]), key=lambda record: record.name):
         if record.model_path and record.task == "classification" and record.dataset_name in ("fer2013", "ferplus"):
-            same = digests.pop(file_digest(record.model_path), None)
+            same = digests.pop(file_sha256(record.model_path), None)
             models[f"{record.name} = {same}" if same else record.name] = record.model_path
     return {**{f"shipped: {name}": shipped[name] for name in digests.values()}, **models}
 
-
-def file_digest(path):
-    """SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def main():
