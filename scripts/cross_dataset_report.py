@@ -43,7 +43,6 @@ def emotion_models():
     return {**{f"shipped: {name}": shipped[name] for name in digests.values()}, **models}
 
 
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", metavar="FILE", help="also write the rows and rho as JSON")

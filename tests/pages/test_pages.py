@@ -309,7 +309,7 @@ def test_live_page_runs_the_model_picked_a_run_records_through_keras(with_models
     annotator = at.session_state["live_annotator"]
     assert annotator.pipeline.emotion.backend == "litert"
     emotion = selectbox(at, "Emotion model")
-    emotion.select_index(next(i for i, o in enumerate(emotion.options) if "mini_xception-fer2013" in o and "-long" not in o)).run()
+    emotion.select_index(next(i for i, o in enumerate(emotion.options) if "run: assets/runs/mini_xception-fer2013 " in o)).run()
     assert not at.exception
     pipeline = at.session_state["live_annotator"].pipeline
     assert pipeline.emotion.backend == "keras" and pipeline.emotion.source.endswith("mini_xception-fer2013/model.keras")
